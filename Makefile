@@ -1,0 +1,74 @@
+# Executable Deep Learning — every command a reader, learner or instructor needs.
+# `make book` and `make test` do all set-up themselves on a fresh machine.
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+SITE        := _build/html
+MATHJAX     := _vendor/mathjax/tex-chtml-full.js
+SOLUTIONS   ?= 1
+JOBS        ?= 2
+# progress bars are for people at a notebook, not for the site build or the tests
+export BOOK_PROGRESS := 0
+
+.PHONY: help setup vendor book book-no-solutions lab serve test lint bench assign clean
+
+help:
+	@echo "make book    build the site into $(SITE) (first run installs everything)"
+	@echo "make test    run the whole test suite"
+	@echo "make lab     open the chapters and exercises in JupyterLab"
+	@echo "make serve   serve the built site on http://localhost:8000"
+	@echo "make bench   time every notebook; writes _build/bench.md"
+	@echo "make book SOLUTIONS=0   build the site without exercise solutions"
+
+setup: $(VENV)/.installed vendor
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || { \
+	  echo "error: '$(PYTHON) -m venv' is not available. Install it first, e.g. on Debian/Ubuntu:"; \
+	  echo "       sudo apt-get install python3-venv"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@# make `import book` work from any folder, in notebooks and kernels alike
+	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'executable_deep_learning.pth').write_text('$(CURDIR)\n')"
+	touch $@
+
+vendor: $(MATHJAX)
+
+$(MATHJAX): vendor/package.json vendor/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is needed to fetch MathJax; install Node.js (apt-get install npm)"; exit 1; }
+	cd vendor && npm ci --no-audit --no-fund --loglevel=error
+	rm -rf _vendor/mathjax && mkdir -p _vendor/mathjax/output/chtml
+	cd vendor/node_modules/mathjax/es5 && cp -r tex-chtml-full.js a11y sre ui $(CURDIR)/_vendor/mathjax/ \
+	  && cp -r output/chtml/fonts $(CURDIR)/_vendor/mathjax/output/chtml/
+	touch $@
+
+book: setup
+	$(PY) -m book.site --solutions $(SOLUTIONS)
+	@echo
+	@echo "The book is built. Open $(CURDIR)/$(SITE)/index.html in a browser, or run 'make serve'."
+
+lab: setup
+	JUPYTERLAB_SETTINGS_DIR=$(CURDIR)/.jupyter/lab/user-settings \
+	  $(VENV)/bin/jupyter lab --notebook-dir=$(CURDIR) \
+	  --LabApp.default_url=/lab/tree/chapters
+
+serve:
+	@test -f $(SITE)/index.html || { echo "no site yet: run 'make book' first"; exit 1; }
+	$(PY) -m http.server 8000 --bind 127.0.0.1 --directory $(SITE)
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) --dist loadfile
+
+lint: setup
+	$(VENV)/bin/ruff check book tests
+
+assign: setup
+	$(PY) -m book assign
+
+bench: setup
+	$(PY) -m book bench --out _build/bench.md
+
+clean:
+	rm -rf _build

@@ -1,0 +1,97 @@
+"""Build the static site with Jupyter Book 1: warnings as errors, failures named by notebook and cell.
+
+Run as `python -m book.site [--solutions 0|1] [--all] [--out DIR]` (what `make book` does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def toc_without_solutions(toc: dict) -> dict:
+    """A copy of a `_toc.yml` mapping with every entry under `solutions/` removed."""
+
+    def keep(entries: list) -> list:
+        kept = []
+        for entry in entries:
+            if str(entry.get("file", "")).startswith("solutions/"):
+                continue
+            entry = dict(entry)
+            for key in ("sections", "chapters"):
+                if key in entry:
+                    entry[key] = keep(entry[key])
+                    if not entry[key]:
+                        del entry[key]
+            kept.append(entry)
+        return kept
+
+    out = dict(toc)
+    if "parts" in out:
+        out["parts"] = [dict(p, chapters=keep(p["chapters"])) for p in out["parts"]]
+    if "chapters" in out:
+        out["chapters"] = keep(out["chapters"])
+    return out
+
+
+def _failures(output: str, out_dir: Path) -> list[str]:
+    """One line per notebook that failed to execute, naming it and the cell that raised."""
+    lines = []
+    for match in re.finditer(r"(?:Executing notebook failed|Execution Failed)[^\n]*?(\S+\.(?:md|ipynb))?\n", output):
+        lines.append(match.group(0).strip())
+    for log in sorted((out_dir / "html" / "reports").rglob("*.err.log")):
+        text = log.read_text(errors="replace")
+        cell = re.search(r"-{5,}\n(.*?)\n-{5,}", text, re.S)
+        error = [t for t in text.strip().splitlines() if re.match(r"^\w*(Error|Exception)\b", t)]
+        source = log.relative_to(out_dir / "html" / "reports").with_suffix("").with_suffix("")
+        first = cell.group(1).strip().splitlines()[0] if cell else "?"
+        lines.append(f"{source}: the cell starting `{first}` raised {error[-1] if error else 'an error'}"
+                     f" (full log: {log})")
+    return lines
+
+
+def build(solutions: bool = True, rebuild_all: bool = False, out: Path | None = None) -> int:
+    """Build the site into `out`/_build/html (default `_build/html`); return the exit status."""
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "-W", "-n", "--keep-going"]
+    if out is not None:  # jupyter-book then writes to out/_build/html
+        command += ["--path-output", str(out)]
+    build_dir = (Path(out) if out is not None else ROOT) / "_build"
+    if rebuild_all:
+        command.append("--all")
+    if not solutions:
+        build_dir.mkdir(parents=True, exist_ok=True)
+        toc = toc_without_solutions(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+        stripped = build_dir / "_toc_without_solutions.yml"
+        stripped.write_text(yaml.safe_dump(toc, sort_keys=False))
+        command += ["--toc", str(stripped)]
+    reports = build_dir / "html" / "reports"
+    for old in reports.rglob("*.err.log") if reports.exists() else []:
+        old.unlink()
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    sys.stdout.write(run.stdout)
+    sys.stderr.write(run.stderr)
+    if run.returncode != 0:
+        failed = _failures(run.stdout + run.stderr, build_dir)
+        print("\nThe site did not build." + ("".join(f"\n  {f}" for f in failed)), file=sys.stderr)
+    return run.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: `python -m book.site --solutions 0` builds the site without solutions."""
+    parser = argparse.ArgumentParser(prog="python -m book.site", description=__doc__.splitlines()[0])
+    parser.add_argument("--solutions", type=int, choices=[0, 1], default=1, help="include exercise solutions")
+    parser.add_argument("--all", action="store_true", help="re-read every page, not only changed ones")
+    parser.add_argument("--out", type=Path, default=None, help="output folder; the site goes to OUT/_build/html")
+    args = parser.parse_args(argv)
+    return build(solutions=bool(args.solutions), rebuild_all=args.all, out=args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
