@@ -14,6 +14,8 @@ TICK, CROSS = "✓", "✗"
 def _as_tensor(x: Any) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu()
+    if isinstance(x, float) or (isinstance(x, (list, tuple)) and any(isinstance(v, float) for v in x)):
+        return torch.as_tensor(x, dtype=torch.float64)  # a Python float is a double: keep its digits
     return torch.as_tensor(x)
 
 

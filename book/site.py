@@ -41,45 +41,73 @@ def toc_without_solutions(toc: dict) -> dict:
     return out
 
 
-def _failures(output: str, out_dir: Path) -> list[str]:
-    """One line per notebook that failed to execute, naming it and the cell that raised."""
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _cell_number(source_file: Path, cell_source: str) -> str:
+    """'code cell N' (1-based, counting code cells) of the cell whose source is `cell_source`."""
+    try:
+        import jupytext
+
+        cells = [c for c in jupytext.read(source_file).cells if c.cell_type == "code"]
+    except Exception:  # an unreadable notebook is reported by the build itself
+        return "a code cell"
+    for number, cell in enumerate(cells, start=1):
+        if cell.source.strip() == cell_source.strip():
+            return f"code cell {number}"
+    return "a code cell"
+
+
+def _failures(root: Path, build_dir: Path) -> list[str]:
+    """One line per notebook that failed to execute, naming it, the cell and the error."""
+    reports = build_dir / "html" / "reports"
     lines = []
-    for match in re.finditer(r"(?:Executing notebook failed|Execution Failed)[^\n]*?(\S+\.(?:md|ipynb))?\n", output):
-        lines.append(match.group(0).strip())
-    for log in sorted((out_dir / "html" / "reports").rglob("*.err.log")):
-        text = log.read_text(errors="replace")
+    for log in sorted(reports.rglob("*.err.log")):
+        text = ANSI.sub("", log.read_text(errors="replace"))
         cell = re.search(r"-{5,}\n(.*?)\n-{5,}", text, re.S)
-        error = [t for t in text.strip().splitlines() if re.match(r"^\w*(Error|Exception)\b", t)]
-        source = log.relative_to(out_dir / "html" / "reports").with_suffix("").with_suffix("")
-        first = cell.group(1).strip().splitlines()[0] if cell else "?"
-        lines.append(f"{source}: the cell starting `{first}` raised {error[-1] if error else 'an error'}"
-                     f" (full log: {log})")
+        source = cell.group(1) if cell else ""
+        errors = [t for t in text.strip().splitlines() if re.match(r"^\w+(Error|Exception|Interrupt)\b", t)]
+        stem = log.relative_to(reports).as_posix().removesuffix(".err.log")
+        notebook = next((root / f"{stem}{ext}" for ext in (".md", ".ipynb") if (root / f"{stem}{ext}").exists()),
+                        root / stem)
+        first = source.strip().splitlines()[0] if source.strip() else "?"
+        lines.append(f"{notebook.relative_to(root)}, {_cell_number(notebook, source)} (`{first}`): "
+                     f"{errors[-1] if errors else 'an error'}  [log: {log}]")
     return lines
 
 
-def build(solutions: bool = True, rebuild_all: bool = False, out: Path | None = None) -> int:
+def _reread_failed(root: Path, build_dir: Path) -> None:
+    """Mark notebooks that failed last time as changed, so that Sphinx reads and runs them again."""
+    reports = build_dir / "html" / "reports"
+    for log in reports.rglob("*.err.log") if reports.exists() else []:
+        stem = log.relative_to(reports).as_posix().removesuffix(".err.log")
+        for source in (root / f"{stem}.md", root / f"{stem}.ipynb"):
+            if source.exists():
+                source.touch()
+        log.unlink()
+
+
+def build(solutions: bool = True, rebuild_all: bool = False, out: Path | None = None, root: Path = ROOT) -> int:
     """Build the site into `out`/_build/html (default `_build/html`); return the exit status."""
-    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "-W", "-n", "--keep-going"]
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "-W", "-n", "--keep-going"]
     if out is not None:  # jupyter-book then writes to out/_build/html
         command += ["--path-output", str(out)]
-    build_dir = (Path(out) if out is not None else ROOT) / "_build"
+    build_dir = (Path(out) if out is not None else root) / "_build"
     if rebuild_all:
         command.append("--all")
     if not solutions:
         build_dir.mkdir(parents=True, exist_ok=True)
-        toc = toc_without_solutions(yaml.safe_load((ROOT / "_toc.yml").read_text()))
+        toc = toc_without_solutions(yaml.safe_load((root / "_toc.yml").read_text()))
         stripped = build_dir / "_toc_without_solutions.yml"
         stripped.write_text(yaml.safe_dump(toc, sort_keys=False))
         command += ["--toc", str(stripped)]
-    reports = build_dir / "html" / "reports"
-    for old in reports.rglob("*.err.log") if reports.exists() else []:
-        old.unlink()
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    _reread_failed(root, build_dir)
+    run = subprocess.run(command, cwd=root, capture_output=True, text=True)
     sys.stdout.write(run.stdout)
     sys.stderr.write(run.stderr)
     if run.returncode != 0:
-        failed = _failures(run.stdout + run.stderr, build_dir)
-        print("\nThe site did not build." + ("".join(f"\n  {f}" for f in failed)), file=sys.stderr)
+        failed = _failures(root, build_dir)
+        print("\nThe site did not build." + "".join(f"\n  {f}" for f in failed), file=sys.stderr)
     return run.returncode
 
 

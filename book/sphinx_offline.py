@@ -1,0 +1,37 @@
+"""A Sphinx extension that keeps the site self-contained.
+
+Jupyter Book always loads sphinx-thebe, which points pages at a script on unpkg.com (and, on some
+pages, declares it twice, a console error). The book has no live-kernel buttons — explorations
+are static twins — so its scripts and styles are dropped. The extension also gives the site a
+favicon, so that browsers do not log a 404 for /favicon.ico.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+FAVICON = Path(__file__).with_name("assets") / "favicon.svg"
+
+
+def _is_thebe(asset) -> bool:
+    name = getattr(asset, "filename", None) or str(asset)
+    body = getattr(asset, "attributes", {}).get("body", "") if hasattr(asset, "attributes") else ""
+    return "thebe" in name.lower() or "THEBE_JS_URL" in body
+
+
+def _drop_thebe(app, pagename, templatename, context, doctree) -> None:
+    for key in ("script_files", "css_files"):
+        if key in context:
+            context[key] = [a for a in context[key] if not _is_thebe(a)]
+
+
+def _set_favicon(app, config) -> None:
+    if not config.html_favicon:
+        config.html_favicon = str(FAVICON)
+
+
+def setup(app) -> dict:
+    """Register the handlers (Sphinx entry point)."""
+    app.connect("config-inited", _set_favicon)
+    app.connect("html-page-context", _drop_thebe, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
