@@ -11,7 +11,7 @@ JOBS        ?= 2
 # progress bars are for people at a notebook, not for the site build or the tests
 export BOOK_PROGRESS := 0
 
-.PHONY: help setup vendor book book-no-solutions lab serve test lint bench assign clean
+.PHONY: help setup vendor book lab serve test lint bench assign clean
 
 help:
 	@echo "make book    build the site into $(SITE) (first run installs everything)"
@@ -32,6 +32,10 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	@# make `import book` work from any folder, in notebooks and kernels alike
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'executable_deep_learning.pth').write_text('$(CURDIR)\n')"
+	@# JupyterLab inside this environment opens MyST .md notebooks as notebooks (jupytext), not as text
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' \
+	  > $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
 vendor: $(MATHJAX)
@@ -50,9 +54,7 @@ book: setup
 	@echo "The book is built. Open $(CURDIR)/$(SITE)/index.html in a browser, or run 'make serve'."
 
 lab: setup
-	JUPYTERLAB_SETTINGS_DIR=$(CURDIR)/.jupyter/lab/user-settings \
-	  $(VENV)/bin/jupyter lab --notebook-dir=$(CURDIR) \
-	  --LabApp.default_url=/lab/tree/chapters
+	$(VENV)/bin/jupyter lab --notebook-dir=$(CURDIR) --ServerApp.default_url=/lab/tree/chapters
 
 serve:
 	@test -f $(SITE)/index.html || { echo "no site yet: run 'make book' first"; exit 1; }
@@ -68,7 +70,7 @@ assign: setup
 	$(PY) -m book assign
 
 bench: setup
-	$(PY) -m book bench --out _build/bench.md
+	$(PY) -m book.bench --out _build/bench.md
 
 clean:
 	rm -rf _build
