@@ -48,6 +48,10 @@ class SiteBuild:
         with FileLock(str(self.out) + ".lock"):
             if not self.log.exists():
                 self.out.mkdir(parents=True, exist_ok=True)
+                cache = site_build(True).out / "_build" / ".jupyter_cache" if not self.solutions else None
+                if cache is not None and cache.exists():
+                    # reuse the full build's executions: the pages are the same notebooks
+                    shutil.copytree(cache, self.out / "_build" / ".jupyter_cache", dirs_exist_ok=True)
                 build = [sys.executable, "-m", "book.site", "--all", "--out", str(self.out),
                          "--solutions", str(int(self.solutions))]
                 probe = subprocess.run(offline([sys.executable, "-c", PROBE]), capture_output=True, text=True)
