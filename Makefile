@@ -32,9 +32,10 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	@# make `import book` work from any folder, in notebooks and kernels alike
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'executable_deep_learning.pth').write_text('$(CURDIR)\n')"
-	@# JupyterLab inside this environment opens MyST .md notebooks as notebooks (jupytext), not as text
+	@# JupyterLab inside this environment opens MyST .md notebooks as notebooks (jupytext), not as text,
+	@# and does not ask to fetch news from the internet
 	mkdir -p $(VENV)/share/jupyter/lab/settings
-	printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' \
+	printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}, "@jupyterlab/apputils-extension:notification": {"checkForUpdates": false, "fetchNews": "false"}}' \
 	  > $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
