@@ -9,17 +9,11 @@ the chapter.
 from book import data
 from book import plotting as plot
 from book.checks import expect
+from book.explore import explore
 from book.runtime import device, seed
 from book.training import History, accuracy, evaluate, train
 
 plot.use_style()
-
-
-def explore(*args, **kwargs):
-    """Build an exploration: live ipywidgets in a kernel, a static twin on the site (see book.explore)."""
-    from book.explore import explore as build  # ipywidgets loads only when a chapter explores
-
-    return build(*args, **kwargs)
 
 
 __all__ = ["History", "accuracy", "data", "device", "evaluate", "expect", "explore", "plot", "seed", "train"]
