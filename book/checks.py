@@ -65,12 +65,13 @@ def expect(
     at_least: float | None = None,
     at_most: float | None = None,
     equals: Any = None,
-) -> Any:
+) -> None:
     """Check `measured` against every bound given, print one ✓ line, raise AssertionError if not.
 
     `close_to` compares tensors or numbers with `torch.testing.assert_close` (tolerances `rtol`
     and `atol`, or torch's defaults for the dtype); `above`/`below`/`at_least`/`at_most` bound a
-    number; `equals` demands exact equality. Returns `measured`, so a check can sit in a pipeline.
+    number; `equals` demands exact equality. Returns nothing, so a cell that ends with a check
+    shows only its ✓ line.
     """
     bounds = {k: v for k, v in dict(above=above, below=below, at_least=at_least, at_most=at_most).items()
               if v is not None}
@@ -94,4 +95,3 @@ def expect(
             raise AssertionError(f"{CROSS} {claim}: measured {_fmt(value)}, expected {wanted}")
         lines.append(f"{TICK} {claim}: {_fmt(value)} {' and '.join(held)}")
     print("\n".join(lines))
-    return measured
