@@ -69,16 +69,18 @@ def train(
     y_val: torch.Tensor | None = None,
     seed: int = 0,
     scheduler=None,
+    drop_last: bool = False,
 ) -> History:
     """Train `model` by mini-batch steps over (X (n, ...), y (n,)) and return its History.
 
     Batches are reshuffled each epoch by a generator seeded with `seed`, and moved to the model's
-    device. `scheduler`, if given, steps once per mini-batch.
+    device. `scheduler`, if given, steps once per mini-batch. `drop_last` skips each epoch's final
+    short batch (batch norm cannot normalise a batch of one).
     """
     dev = _model_device(model)
     X, y = X.to(dev), y.to(dev)
     order = torch.Generator().manual_seed(seed)
-    steps = (len(X) + batch_size - 1) // batch_size
+    steps = len(X) // batch_size if drop_last else (len(X) + batch_size - 1) // batch_size
     history, bar = History(), _progress(epochs * steps, type(optimizer).__name__)
     model.train()
     for _ in range(epochs):
@@ -96,7 +98,7 @@ def train(
             total += loss.detach() * len(idx)
             if bar is not None:
                 bar.update(1)
-        history.train_loss.append(total.item() / len(X))
+        history.train_loss.append(total.item() / min(len(X), steps * batch_size))
         if X_val is not None and y_val is not None:
             v_loss, v_acc = evaluate(model, X_val, y_val, loss_fn)
             history.val_loss.append(v_loss)

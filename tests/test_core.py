@@ -147,6 +147,17 @@ def test_train_is_deterministic_and_shows_progress_when_asked(capsys, monkeypatc
     assert "Adam" in capsys.readouterr().err, "a progress bar names the optimizer"
 
 
+def test_train_can_drop_the_last_short_batch_for_batch_norm(monkeypatch):
+    monkeypatch.setenv("BOOK_PROGRESS", "0")
+    X, y = _problem()
+    model = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        book.train(model, torch.optim.SGD(model.parameters(), lr=0.1), X[:33], y[:33], epochs=1, batch_size=2)
+    history = book.train(model, torch.optim.SGD(model.parameters(), lr=0.1), X[:33], y[:33], epochs=2,
+                         batch_size=2, drop_last=True)
+    assert len(history.step_loss) == 2 * 16
+
+
 def test_evaluate_restores_training_mode():
     X, y = _problem()
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
