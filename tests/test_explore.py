@@ -14,7 +14,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 import book.static_twin
-from book.explore import explore
+from book.explorations import explore
 
 LR = [0.01, 0.1, 0.5]
 OPTIMIZER = ["sgd", "adam"]
@@ -305,7 +305,7 @@ def test_live_failure_shows_in_the_output_not_the_kernel():
 
 
 def test_book_explore_works_twice_in_a_row():
-    """`book.explore` stays the function after the submodule book/explore.py is imported (chapters call it often)."""
+    """`book.explore` stays the function after book/explorations.py is imported (chapters call it often)."""
     import book
 
     for _ in range(2):

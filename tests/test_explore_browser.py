@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from book.explore import explore
+from book.explorations import explore
 from book.static_twin import MARKER_CLASS
 
 X = np.linspace(0, 5, 60)
