@@ -1,0 +1,158 @@
+"""`python -m book course` and the course site: the student bundle holds no solution or hidden
+test and works on its own; the instructor key is complete; the tocs keep only what was asked;
+the site built without solutions contains no solution text."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from book.assign import BEGIN_HIDDEN, BEGIN_SOLUTION, parse, render, sources
+from book.course import read_toc, select_toc
+from tests.test_exercises import secret_lines
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = [p.stem for p in sources(ROOT)]
+TOC = {"format": "jb-book", "root": "chapters/preface", "parts": [
+    {"caption": "Getting started", "chapters": [{"file": "chapters/using-the-notebooks"}]},
+    {"caption": "Foundations", "chapters": [
+        {"file": "chapters/foundations", "sections": [{"file": "solutions/foundations"}]},
+        {"file": "chapters/optimizers", "sections": [{"file": "solutions/optimizers"}]},
+        {"file": "chapters/normalization", "sections": [{"file": "solutions/normalization"}]}]},
+]}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("course")
+    run = subprocess.run([sys.executable, "-m", "book", "course", "--chapters", *CHAPTERS,
+                          "--out", str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+def bundle_text(folder: Path, skip: str = "") -> str:
+    """Every text file of a folder but its subfolder `skip`, concatenated (binary files skipped)."""
+    texts = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not (skip and path.relative_to(folder).parts[0] == skip):
+            try:
+                texts.append(path.read_text(encoding="utf-8"))
+            except UnicodeDecodeError:
+                continue
+    return "\n".join(texts)
+
+
+def test_student_bundle_has_no_solution_and_no_hidden_test(course):
+    """Grep everything but the chapters, which are the public chapters unchanged."""
+    text = bundle_text(course / "student", skip="chapters")
+    for chapter in (course / "student" / "chapters").glob("*.md"):
+        assert chapter.read_text() == (ROOT / "chapters" / chapter.name).read_text()
+    for marker in (BEGIN_SOLUTION, BEGIN_HIDDEN):
+        assert marker not in text
+    for chapter in CHAPTERS:
+        for line in secret_lines(parse(ROOT / "solutions" / f"{chapter}.md")):
+            assert line not in text, f"{chapter}: leaked into the student bundle: {line}"
+
+
+def test_student_bundle_has_notebooks_package_requirements_readme(course):
+    student = course / "student"
+    for chapter in CHAPTERS:
+        written = (student / "exercises" / f"{chapter}.ipynb").read_text(encoding="utf-8")
+        assert written == render(parse(ROOT / "solutions" / f"{chapter}.md"))
+    assert (student / "book" / "exercises.py").exists() and (student / "book" / "__init__.py").exists()
+    assert not (student / "book" / "grading.py").exists(), "instructor-only code in the student bundle"
+    assert (student / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text()
+    assert "check(\"q1\")" in (student / "README.md").read_text()
+
+
+def test_student_notebook_runs_from_the_bundle_alone(course, tmp_path):
+    student = course / "student"
+    chapter = CHAPTERS[0]
+    nb = nbformat.read(student / "exercises" / f"{chapter}.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("import book\nprint('BOOK FROM', book.__file__)"))
+    env = {**os.environ, "PYTHONPATH": str(student)}
+    client = NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(student / "exercises")}})
+    with client.setup_kernel(env=env, cwd=str(student / "exercises")):
+        for i, cell in enumerate(nb.cells):
+            client.execute_cell(cell, i)
+    out = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert f"BOOK FROM {student / 'book' / '__init__.py'}" in out
+    assert out.count("not attempted yet") == len(parse(ROOT / "solutions" / f"{chapter}.md").questions)
+
+
+def test_instructor_key_holds_the_solutions(course):
+    for chapter in CHAPTERS:
+        source = ROOT / "solutions" / f"{chapter}.md"
+        assert (course / "instructor" / "solutions" / f"{chapter}.md").read_text() == source.read_text()
+        key = nbformat.read(course / "instructor" / "key" / f"{chapter}.ipynb", as_version=4)
+        assert any(BEGIN_SOLUTION in c.source for c in key.cells)
+    assert "python -m book --root" in (course / "instructor" / "README.md").read_text()
+
+
+def test_course_toc_keeps_only_the_chosen_chapters_with_or_without_solutions():
+    files = lambda toc: re.findall(r"'file': '([^']+)'", str(toc))  # noqa: E731
+    with_solutions = select_toc(TOC, ["optimizers"], solutions=True)
+    assert files(with_solutions) == ["chapters/using-the-notebooks", "chapters/optimizers",
+                                     "solutions/optimizers"]
+    without = select_toc(TOC, ["optimizers"], solutions=False)
+    assert files(without) == ["chapters/using-the-notebooks", "chapters/optimizers"]
+    assert "solutions/" in str(TOC), "the input must not change"
+
+
+def test_course_with_an_unwritten_chapter_fails_with_a_clear_message(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "book", "course", "--chapters", *CHAPTERS,
+                          "no-such-chapter", "--out", str(tmp_path)], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "no exercises for no-such-chapter: there is no solutions/no-such-chapter.md" in run.stderr
+    assert f"Chapters with exercises: {', '.join(CHAPTERS)}" in run.stderr
+    assert not (tmp_path / "student").exists()
+
+
+def test_toc_command_strips_solutions(tmp_path):
+    out = tmp_path / "toc.yml"
+    run = subprocess.run([sys.executable, "-m", "book", "toc", "--no-solutions", "--out", str(out)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    assert "solutions/" not in out.read_text()
+    assert read_toc(out)["root"] == read_toc(ROOT / "_toc.yml")["root"]
+
+
+def page_text(path: Path) -> str:
+    """The visible text of an html page (tags removed, so highlighted code reads as written)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8", errors="replace")))
+
+
+def test_site_without_solutions_contains_no_solution_text():
+    from tests.conftest import site_build
+
+    build = site_build(False)
+    assert build.status == 0, build.report[-6000:]
+    assert not list(build.html.rglob("solutions/*")), "a solutions page was built"
+    pages = [p for p in build.html.rglob("*") if p.is_file() and p.suffix in (".html", ".ipynb", ".md", ".txt")]
+    text = "\n".join(page_text(p) if p.suffix == ".html" else p.read_text(errors="replace") for p in pages)
+    chapters = {line.strip() for md in (ROOT / "chapters").glob("*.md") for line in md.read_text().splitlines()}
+    for path in sources(ROOT):
+        for line in secret_lines(parse(path)) - chapters:  # a chapter may share a line, e.g. `return out`
+            assert line not in text, f"{path.name}: solution text in the site: {line}"
+
+
+def test_site_with_solutions_folds_each_solution_under_its_question(built_site):
+    listed = str(read_toc(ROOT / "_toc.yml"))
+    pages = [path for path in sources(ROOT) if f"solutions/{path.stem}" in listed]
+    if not pages:
+        pytest.skip("no solutions page is in _toc.yml yet")
+    for path in pages:
+        page = (built_site / "solutions" / f"{path.stem}.html").read_text(encoding="utf-8")
+        folded = re.findall(r"<details class=\"[^\"]*hide above-input[^\"]*\">(.*?)</details>", page, re.S)
+        for q in parse(path).questions:
+            assert any(f"def {q.function}" in html.unescape(re.sub(r"<[^>]+>", "", f)) for f in folded), \
+                f"{q.qid}: solution not folded"
