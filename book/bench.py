@@ -15,19 +15,16 @@ import sys
 import time
 from pathlib import Path
 
+from book.site import is_notebook_source
+
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_S = {"chapters": 60, "solutions": 30}
 
 
 def notebooks(root: Path = ROOT) -> list[Path]:
     """The chapter and solutions notebooks (MyST files with a kernel), in a stable order."""
-    found = []
-    for folder in ("chapters", "solutions"):
-        for path in sorted((root / folder).glob("*.md")):
-            head = path.read_text(encoding="utf-8")[:600]
-            if head.startswith("---") and "kernelspec" in head:
-                found.append(path)
-    return found
+    return [p for folder in ("chapters", "solutions") for p in sorted((root / folder).glob("*.md"))
+            if is_notebook_source(p)]
 
 
 def run_one(path: Path) -> dict:

@@ -16,6 +16,14 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def is_notebook_source(path: Path) -> bool:
+    """True for a MyST text notebook: a `.md` whose front matter has a jupytext header and a kernel."""
+    if path.suffix != ".md":
+        return False
+    head = path.read_text(encoding="utf-8")[:600]
+    return head.startswith("---") and "jupytext" in head and "kernelspec" in head
+
+
 def toc_without_solutions(toc: dict) -> dict:
     """A copy of a `_toc.yml` mapping with every entry under `solutions/` removed."""
 

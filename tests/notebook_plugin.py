@@ -14,16 +14,10 @@ import jupytext
 import nbformat
 from nbval.plugin import IPyNbFile
 
+from book.site import is_notebook_source
+
 NOTEBOOK_FOLDERS = ("chapters", "solutions")
 _WORKDIR = Path(tempfile.mkdtemp(prefix="book-nbval-"))
-
-
-def is_notebook_source(path: Path) -> bool:
-    """True for a MyST text notebook (a `.md` with a jupytext header and a kernel)."""
-    if path.suffix != ".md" or path.parent.name not in NOTEBOOK_FOLDERS:
-        return False
-    head = path.read_text(encoding="utf-8")[:600]
-    return head.startswith("---") and "jupytext" in head and "kernelspec" in head
 
 
 class MarkdownNotebook(IPyNbFile):
@@ -46,7 +40,9 @@ class MarkdownNotebook(IPyNbFile):
 def pytest_collect_file(file_path: Path, parent):
     """Collect `chapters/*.md` and `solutions/*.md` notebooks as nbval tests."""
     opt = parent.config.option
-    if not (opt.nbval or opt.nbval_lax) or not is_notebook_source(file_path):
+    if not (opt.nbval or opt.nbval_lax) or file_path.parent.name not in NOTEBOOK_FOLDERS:
+        return None
+    if not is_notebook_source(file_path):
         return None
     target = _WORKDIR / file_path.parent.name / (file_path.stem + ".ipynb")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -139,10 +139,11 @@ def test_site_without_solutions_contains_no_solution_text():
     assert not list(build.html.rglob("solutions/*")), "a solutions page was built"
     pages = [p for p in build.html.rglob("*") if p.is_file() and p.suffix in (".html", ".ipynb", ".md", ".txt")]
     text = "\n".join(page_text(p) if p.suffix == ".html" else p.read_text(errors="replace") for p in pages)
-    chapters = {line.strip() for md in (ROOT / "chapters").glob("*.md") for line in md.read_text().splitlines()}
+    # a chapter may show the same code (`return out`, or the chapter's own im2col): that is no leak
+    chapters = "\n".join(md.read_text() for md in (ROOT / "chapters").glob("*.md"))
     for path in sources(ROOT):
-        for line in secret_lines(parse(path)) - chapters:  # a chapter may share a line, e.g. `return out`
-            assert line not in text, f"{path.name}: solution text in the site: {line}"
+        for line in secret_lines(parse(path)):
+            assert line in chapters or line not in text, f"{path.name}: solution text in the site: {line}"
 
 
 def test_site_with_solutions_folds_each_solution_under_its_question(built_site):

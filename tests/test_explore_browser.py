@@ -59,8 +59,9 @@ def moves(page, exploration, control, action) -> bool:
 
 
 def press_right(control):
+    """Step a slider one value along from the keyboard (left instead, when it starts at its maximum)."""
     control.focus()
-    control.press("ArrowRight")
+    control.press("ArrowLeft" if control.evaluate("e => e.value === e.max") else "ArrowRight")
 
 
 def next_option(control):
