@@ -105,6 +105,21 @@ def test_execution_statistics_page_lists_every_executed_notebook(built_site):
         assert name.split("/")[-1] in page, f"{name} missing from the execution statistics"
 
 
+def test_every_chapter_page_offers_its_executed_notebook(built_site):
+    import nbformat
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [f for p in toc["parts"] for f in _toc_files(p["chapters"]) if is_notebook_source(ROOT / f"{f}.md")]
+    assert pages
+    for name in pages:
+        html = (built_site / f"{name}.html").read_text()
+        link = f"_sources/{name}.ipynb"
+        assert link in html, f"{name}.html has no .ipynb download"
+        notebook = nbformat.read(built_site / link, as_version=4)
+        outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        assert outputs, f"{link} carries no outputs"
+
+
 def _minibook(tmp_path: Path, cells: list[str]) -> Path:
     (tmp_path / "chapters").mkdir()
     config = (ROOT / "_config.yml").read_text().replace("html_static_path: [_vendor]", "html_static_path: []")
