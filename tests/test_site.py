@@ -120,6 +120,15 @@ def test_every_chapter_page_offers_its_executed_notebook(built_site):
         assert outputs, f"{link} carries no outputs"
 
 
+def test_every_image_on_the_site_has_alt_text(built_site):
+    missing = []
+    for page in built_site.rglob("*.html"):
+        for tag in re.findall(r"<img\b[^>]*>", page.read_text(errors="replace")):
+            if not re.search(r"\balt=\"[^\"]+\"", tag):
+                missing.append(f"{page.relative_to(built_site)}: {tag[:120]}")
+    assert not missing, "images without alt text:\n" + "\n".join(missing[:20])
+
+
 def _minibook(tmp_path: Path, cells: list[str]) -> Path:
     (tmp_path / "chapters").mkdir()
     config = (ROOT / "_config.yml").read_text().replace("html_static_path: [_vendor]", "html_static_path: []")
