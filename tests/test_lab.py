@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -77,7 +78,9 @@ def test_a_chapter_opens_as_a_notebook_not_as_text(browser, lab):
     page.goto(f"{lab}/lab/workspaces/chapter/tree/optimizers.md?reset")
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
     assert page.locator(".jp-FileEditor").count() == 0
-    assert page.locator(".jp-NotebookPanel .jp-CodeCell").count() >= 1  # cells render as they scroll in
+    # the notebook asks for its kernel (cells themselves render only as they scroll into view)
+    page.wait_for_function("() => [...document.querySelectorAll('.jp-NotebookPanel .jp-KernelName')]"
+                           ".some(e => e.textContent.includes('Python 3'))", timeout=90_000)
     page.close()
 
 
@@ -85,9 +88,16 @@ def test_an_exploration_is_a_live_widget_that_redraws(browser, lab):
     page = browser.new_page()
     page.goto(f"{lab}/lab/workspaces/demo/tree/demo.md?reset")  # a fresh workspace: only this notebook
     page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=90_000)
-    page.click("li.lm-MenuBar-item:has-text('Run')")
-    page.click("text=Run All Cells")
-    page.wait_for_selector(".jupyter-widgets select", timeout=90_000)
+    # run the cell once the kernel is up (it starts with the notebook; a busy machine makes that slow)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    page.locator(".jp-NotebookPanel .jp-CodeCell .jp-InputArea-editor").first.click()
+    page.keyboard.press("Shift+Enter")
+    try:
+        page.wait_for_selector(".jupyter-widgets select", timeout=120_000)
+    except Exception:
+        shot = Path(tempfile.gettempdir()) / "book-lab-failure.png"
+        page.screenshot(path=str(shot))
+        raise AssertionError(f"no live exploration appeared; screenshot: {shot}") from None
     assert page.locator(".book-explore").count() == 0, "JupyterLab showed the static twin, not the widget"
     image = page.locator(".jp-OutputArea-output img").last
     before = image.get_attribute("src")
