@@ -73,7 +73,8 @@ def _course(args: argparse.Namespace) -> int:
 
 
 def _toc(args: argparse.Namespace) -> int:
-    from book.course import read_toc, select_toc, write_toc
+    from book.course import select_toc
+    from book.site import read_toc, write_toc
 
     toc = select_toc(read_toc(args.root / "_toc.yml"), args.chapters, solutions=not args.no_solutions)
     write_toc(toc, args.out)

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import jupytext
 import nbformat
-import yaml
 
 from book.assign import parse, render, sources
-from book.site import toc_without_solutions
+from book.site import read_toc, toc_without_solutions, write_toc
 
-INSTRUCTOR_ONLY = ("assign.py", "grading.py", "course.py", "cli.py", "__main__.py", "site.py")
+# maintainer and instructor tools: not shipped to students (bench and the Sphinx extension need site.py)
+INSTRUCTOR_ONLY = ("assign.py", "grading.py", "course.py", "cli.py", "__main__.py", "site.py", "bench.py",
+                   "sphinx_offline.py")
 STUDENT_README = """\
 # {title}: exercises
 
@@ -54,17 +55,6 @@ Grade a folder of submitted notebooks (each runs in its own kernel with the hidd
 
     python -m book --root {root} grade SUBMISSIONS/ --out grades.csv
 """
-
-
-def read_toc(path: Path) -> dict:
-    """A `_toc.yml` as a mapping."""
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-
-
-def write_toc(toc: dict, path: Path) -> None:
-    """Write a `_toc.yml` mapping."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(yaml.safe_dump(toc, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def _has_exercises(entries: list) -> bool:

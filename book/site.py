@@ -24,6 +24,17 @@ def is_notebook_source(path: Path) -> bool:
     return head.startswith("---") and "jupytext" in head and "kernelspec" in head
 
 
+def read_toc(path: Path) -> dict:
+    """A `_toc.yml` as a mapping."""
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def write_toc(toc: dict, path: Path) -> None:
+    """Write a `_toc.yml` mapping."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(yaml.safe_dump(toc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
 def toc_without_solutions(toc: dict) -> dict:
     """A copy of a `_toc.yml` mapping with every entry under `solutions/` removed."""
 
@@ -66,18 +77,26 @@ def _cell_number(source_file: Path, cell_source: str) -> str:
     return "a code cell"
 
 
+def _failure_logs(root: Path, build_dir: Path) -> list[tuple[Path, Path]]:
+    """(error log, notebook source) for every notebook the last build failed to execute."""
+    reports = build_dir / "html" / "reports"
+    found = []
+    for log in sorted(reports.rglob("*.err.log")) if reports.exists() else []:
+        stem = log.relative_to(reports).as_posix().removesuffix(".err.log")
+        notebook = next((root / f"{stem}{ext}" for ext in (".md", ".ipynb") if (root / f"{stem}{ext}").exists()),
+                        root / stem)
+        found.append((log, notebook))
+    return found
+
+
 def _failures(root: Path, build_dir: Path) -> list[str]:
     """One line per notebook that failed to execute, naming it, the cell and the error."""
-    reports = build_dir / "html" / "reports"
     lines = []
-    for log in sorted(reports.rglob("*.err.log")):
+    for log, notebook in _failure_logs(root, build_dir):
         text = ANSI.sub("", log.read_text(errors="replace"))
         cell = re.search(r"-{5,}\n(.*?)\n-{5,}", text, re.S)
         source = cell.group(1) if cell else ""
         errors = [t for t in text.strip().splitlines() if re.match(r"^\w+(Error|Exception|Interrupt)\b", t)]
-        stem = log.relative_to(reports).as_posix().removesuffix(".err.log")
-        notebook = next((root / f"{stem}{ext}" for ext in (".md", ".ipynb") if (root / f"{stem}{ext}").exists()),
-                        root / stem)
         first = source.strip().splitlines()[0] if source.strip() else "?"
         lines.append(f"{notebook.relative_to(root)}, {_cell_number(notebook, source)} (`{first}`): "
                      f"{errors[-1] if errors else 'an error'}  [log: {log}]")
@@ -86,12 +105,9 @@ def _failures(root: Path, build_dir: Path) -> list[str]:
 
 def _reread_failed(root: Path, build_dir: Path) -> None:
     """Mark notebooks that failed last time as changed, so that Sphinx reads and runs them again."""
-    reports = build_dir / "html" / "reports"
-    for log in reports.rglob("*.err.log") if reports.exists() else []:
-        stem = log.relative_to(reports).as_posix().removesuffix(".err.log")
-        for source in (root / f"{stem}.md", root / f"{stem}.ipynb"):
-            if source.exists():
-                source.touch()
+    for log, notebook in _failure_logs(root, build_dir):
+        if notebook.exists():
+            notebook.touch()
         log.unlink()
 
 
@@ -105,9 +121,8 @@ def build(solutions: bool = True, rebuild_all: bool = False, out: Path | None = 
         command.append("--all")
     if not solutions:
         build_dir.mkdir(parents=True, exist_ok=True)
-        toc = toc_without_solutions(yaml.safe_load((root / "_toc.yml").read_text()))
         stripped = build_dir / "_toc_without_solutions.yml"
-        stripped.write_text(yaml.safe_dump(toc, sort_keys=False))
+        write_toc(toc_without_solutions(read_toc(root / "_toc.yml")), stripped)
         command += ["--toc", str(stripped)]
     _reread_failed(root, build_dir)
     run = subprocess.run(command, cwd=root, capture_output=True, text=True)

@@ -17,7 +17,7 @@ FAVICON = Path(__file__).with_name("assets") / "favicon.svg"
 
 def _is_thebe(asset) -> bool:
     name = getattr(asset, "filename", None) or str(asset)
-    body = getattr(asset, "attributes", {}).get("body", "") if hasattr(asset, "attributes") else ""
+    body = getattr(asset, "attributes", {}).get("body", "")
     return "thebe" in name.lower() or "THEBE_JS_URL" in body
 
 

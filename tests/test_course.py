@@ -16,7 +16,8 @@ import pytest
 from nbclient import NotebookClient
 
 from book.assign import BEGIN_HIDDEN, BEGIN_SOLUTION, parse, render, sources
-from book.course import read_toc, select_toc
+from book.course import select_toc
+from book.site import read_toc
 from tests.test_exercises import secret_lines
 
 ROOT = Path(__file__).resolve().parents[1]
