@@ -4,7 +4,8 @@
 PYTHON      ?= python3
 VENV        := .venv
 PY          := $(VENV)/bin/python
-SITE        := _build/html
+# the full site, or with SOLUTIONS=0 the course site, which has a folder of its own
+SITE         = $(if $(filter 0,$(SOLUTIONS)),_build/course/_build/html,_build/html)
 MATHJAX     := _vendor/mathjax/tex-chtml-full.js
 SOLUTIONS   ?= 1
 JOBS        ?= 2
@@ -19,7 +20,7 @@ help:
 	@echo "make lab     open the chapters and exercises in JupyterLab"
 	@echo "make serve   serve the built site on http://localhost:8000"
 	@echo "make bench   time every notebook; writes _build/bench.md"
-	@echo "make book SOLUTIONS=0   build the site without exercise solutions"
+	@echo "make book SOLUTIONS=0   build the course site (no solutions) into _build/course/_build/html"
 
 setup: $(VENV)/.installed vendor
 
@@ -51,14 +52,13 @@ $(MATHJAX): vendor/package.json vendor/package-lock.json
 
 book: setup
 	$(PY) -m book.site --solutions $(SOLUTIONS)
-	@echo
-	@echo "The book is built. Open $(CURDIR)/$(SITE)/index.html in a browser, or run 'make serve'."
+	@echo "(or run 'make serve$(if $(filter 0,$(SOLUTIONS)), SOLUTIONS=0)')"
 
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=$(CURDIR) --ServerApp.default_url=/lab/tree/chapters
 
 serve:
-	@test -f $(SITE)/index.html || { echo "no site yet: run 'make book' first"; exit 1; }
+	@test -f $(SITE)/index.html || { echo "no site yet in $(SITE): run 'make book' first"; exit 1; }
 	$(PY) -m http.server 8000 --bind 127.0.0.1 --directory $(SITE)
 
 test: setup

@@ -13,8 +13,8 @@ from book.assign import parse, render, sources
 from book.site import read_toc, toc_without_solutions, write_toc
 
 # maintainer and instructor tools: not shipped to students (bench and the Sphinx extension need site.py)
-INSTRUCTOR_ONLY = ("assign.py", "grading.py", "course.py", "cli.py", "__main__.py", "site.py", "bench.py",
-                   "sphinx_offline.py")
+INSTRUCTOR_ONLY = ("assign.py", "grading.py", "course.py", "cli.py", "__main__.py", "site.py", "execution.py",
+                   "bench.py", "sphinx_offline.py")
 STUDENT_README = """\
 # {title}: exercises
 

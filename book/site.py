@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+COURSE_OUT = Path("_build") / "course"  # the course site: <out>/_build/course/_build/html
 
 
 def is_notebook_source(path: Path) -> bool:
@@ -111,26 +113,61 @@ def _reread_failed(root: Path, build_dir: Path) -> None:
         log.unlink()
 
 
-def build(solutions: bool = True, rebuild_all: bool = False, out: Path | None = None, root: Path = ROOT) -> int:
-    """Build the site into `out`/_build/html (default `_build/html`); return the exit status."""
-    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "-W", "-n", "--keep-going"]
-    if out is not None:  # jupyter-book then writes to out/_build/html
-        command += ["--path-output", str(out)]
-    build_dir = (Path(out) if out is not None else root) / "_build"
+def execute(root: Path, toc: dict, build_dir: Path, jobs: int) -> None:
+    """Run the toc's notebooks that the build's cache lacks, `jobs` at a time (book.execution)."""
+    from book.execution import execute_into_cache, toc_notebooks, write_outcomes
+
+    outcomes = execute_into_cache(root, toc_notebooks(root, toc), build_dir / ".jupyter_cache", jobs)
+    write_outcomes(outcomes, build_dir / "execution.json")
+
+
+def _fresh_course_folder(full: Path, build_dir: Path) -> None:
+    """Empty a course site's pages (nothing of an earlier build may stay), keeping its executions;
+    a first course build starts from the full site's executions (`full`): the same notebooks."""
+    for stale in ("html", ".doctrees", "jupyter_execute"):
+        shutil.rmtree(build_dir / stale, ignore_errors=True)
+    cache = build_dir / ".jupyter_cache"
+    if not cache.exists() and full.exists():
+        shutil.copytree(full, cache)
+    build_dir.mkdir(parents=True, exist_ok=True)
+
+
+def build(solutions: bool = True, rebuild_all: bool = False, out: Path | None = None, root: Path = ROOT,
+          jobs: int | None = None) -> int:
+    """Build the site into `out`/_build/html (default `_build/html`); return the exit status.
+
+    Notebooks are executed first, `jobs` at a time (default: BOOK_JOBS or every core), into the
+    cache the build reads, so Sphinx itself executes nothing it can take from there."""
+    from book.execution import default_jobs
+
+    jobs = jobs or default_jobs()
+    base = Path(out) if out is not None else root
+    # jupyter-book writes to <path-output>/_build/html: the course site gets a folder of its own
+    path_output = base if solutions else base / COURSE_OUT
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "-W", "-n", "--keep-going",
+               "--path-output", str(path_output)]
+    build_dir = path_output / "_build"
     if rebuild_all:
         command.append("--all")
+    toc = read_toc(root / "_toc.yml")
     if not solutions:
-        build_dir.mkdir(parents=True, exist_ok=True)
+        _fresh_course_folder(base / "_build" / ".jupyter_cache", build_dir)
+        command.append("--all")
         stripped = build_dir / "_toc_without_solutions.yml"
-        write_toc(toc_without_solutions(read_toc(root / "_toc.yml")), stripped)
+        toc = toc_without_solutions(toc)
+        write_toc(toc, stripped)
         command += ["--toc", str(stripped)]
     _reread_failed(root, build_dir)
+    execute(root, toc, build_dir, jobs)
     run = subprocess.run(command, cwd=root, capture_output=True, text=True)
     sys.stdout.write(run.stdout)
     sys.stderr.write(run.stderr)
     if run.returncode != 0:
         failed = _failures(root, build_dir)
         print("\nThe site did not build." + "".join(f"\n  {f}" for f in failed), file=sys.stderr)
+    else:
+        kind = "book" if solutions else "course site (no solutions, no hidden tests)"
+        print(f"\nThe {kind} is in {build_dir / 'html'}: open {build_dir / 'html' / 'index.html'}")
     return run.returncode
 
 
@@ -139,9 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m book.site", description=__doc__.splitlines()[0])
     parser.add_argument("--solutions", type=int, choices=[0, 1], default=1, help="include exercise solutions")
     parser.add_argument("--all", action="store_true", help="re-read every page, not only changed ones")
-    parser.add_argument("--out", type=Path, default=None, help="output folder; the site goes to OUT/_build/html")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: the book's): the site goes to OUT/_build/html, "
+                             "the course site (--solutions 0) to OUT/_build/course/_build/html")
+    parser.add_argument("--jobs", type=int, default=None, help="notebooks executed at once (all cores)")
     args = parser.parse_args(argv)
-    return build(solutions=bool(args.solutions), rebuild_all=args.all, out=args.out)
+    return build(solutions=bool(args.solutions), rebuild_all=args.all, out=args.out, jobs=args.jobs)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from book.site import COURSE_OUT
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -37,21 +39,24 @@ def _run_id() -> str:
 
 
 class SiteBuild:
-    """A full (`--all`, warnings as errors) offline build of the book, shared by all workers of a run."""
+    """A full (`--all`, warnings as errors) offline build of the book, shared by all workers of a run.
+
+    Both builds of a run write into the same output folder, as `make book` and `make book
+    SOLUTIONS=0` do in one checkout: the course site must land in its own folder."""
 
     def __init__(self, out: Path, solutions: bool):
         self.out, self.solutions = out, solutions
-        self.html = out / "_build" / "html"
-        self.log = out / "build.log"
+        kind = "with" if solutions else "without"
+        self.html = out / "_build" / "html" if solutions else out / COURSE_OUT / "_build" / "html"
+        self.build_dir = self.html.parent
+        self.log = out / f"build-{kind}-solutions.log"
 
     def ensure(self) -> SiteBuild:
-        with FileLock(str(self.out) + ".lock"):
+        if not self.solutions:
+            site_build(True)  # the course site follows the full one and reuses its executions
+        with FileLock(str(self.log) + ".lock"):
             if not self.log.exists():
                 self.out.mkdir(parents=True, exist_ok=True)
-                cache = site_build(True).out / "_build" / ".jupyter_cache" if not self.solutions else None
-                if cache is not None and cache.exists():
-                    # reuse the full build's executions: the pages are the same notebooks
-                    shutil.copytree(cache, self.out / "_build" / ".jupyter_cache", dirs_exist_ok=True)
                 build = [sys.executable, "-m", "book.site", "--all", "--out", str(self.out),
                          "--solutions", str(int(self.solutions))]
                 probe = subprocess.run(offline([sys.executable, "-c", PROBE]), capture_output=True, text=True)
@@ -73,8 +78,7 @@ class SiteBuild:
 @functools.cache
 def site_build(solutions: bool = True) -> SiteBuild:
     """The run's offline site build (with or without solutions), built on first use."""
-    name = f"book-site-{_run_id()}-{'with' if solutions else 'without'}-solutions"
-    return SiteBuild(Path(tempfile.gettempdir()) / name, solutions).ensure()
+    return SiteBuild(Path(tempfile.gettempdir()) / f"book-site-{_run_id()}", solutions).ensure()
 
 
 @pytest.fixture(scope="session")

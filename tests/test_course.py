@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from book.assign import BEGIN_HIDDEN, BEGIN_SOLUTION, parse, render, sources
+from book.assign import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, between, parse, render, sources, strip_hidden
 from book.course import select_toc
 from book.site import read_toc
 from tests.test_exercises import secret_lines
@@ -145,6 +145,36 @@ def test_site_without_solutions_contains_no_solution_text():
     for path in sources(ROOT):
         for line in secret_lines(parse(path)):
             assert line in chapters or line not in text, f"{path.name}: solution text in the site: {line}"
+
+
+def test_course_site_has_a_folder_of_its_own_beside_the_full_site(built_site):
+    from tests.conftest import site_build
+
+    course = site_build(False)
+    assert course.status == 0, course.report[-6000:]
+    assert list(built_site.glob("solutions/*.html")), "the full site of the same output has solutions pages"
+    assert not course.html.resolve().is_relative_to(built_site.resolve())
+    assert f"The course site (no solutions, no hidden tests) is in {course.build_dir / 'html'}" in course.report
+
+
+def test_public_site_shows_solutions_but_no_hidden_test(built_site):
+    """Hidden tests are the grader's: not on a page, not in `_sources`, not in a download."""
+    files = [p for p in built_site.rglob("*") if p.is_file() and p.suffix in (".html", ".ipynb", ".md", ".txt")]
+    text = "\n".join(page_text(p) if p.suffix == ".html" else p.read_text(errors="replace") for p in files)
+    assert BEGIN_HIDDEN not in text
+    notebooks = [nbformat.read(p, as_version=4) for p in files if p.suffix == ".ipynb"]
+    text += "\n".join(c.source for nb in notebooks for c in nb.cells)
+    site_lines = {line.strip() for line in text.splitlines()}
+    listed = str(read_toc(ROOT / "_toc.yml"))
+    chapters = "\n".join(md.read_text() for md in (ROOT / "chapters").glob("*.md"))
+    for path in sources(ROOT):
+        if f"solutions/{path.stem}" not in listed:
+            continue
+        public = strip_hidden(path.read_text(encoding="utf-8"))
+        hidden = {line.strip() for cell in parse(path).notebook.cells
+                  for line in between(cell.source, BEGIN_HIDDEN, END_HIDDEN) if len(line.strip()) > 12}
+        for line in hidden - {line.strip() for line in public.splitlines()}:
+            assert line in chapters or line not in site_lines, f"{path.name}: a hidden test is on the site: {line}"
 
 
 def test_site_with_solutions_folds_each_solution_under_its_question(built_site):

@@ -141,18 +141,13 @@ def test_exercises_folder_is_in_sync_with_solutions():
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[p.stem for p in SOURCES])
-def test_learner_and_solutions_notebooks_run_in_a_kernel(path, tmp_path):
-    """As learners and the site run them: no cell raises; stubs read 'not attempted yet'."""
+def test_learner_notebook_runs_in_a_kernel(path, tmp_path):
+    """As learners run it: no cell raises; each stub reads 'not attempted yet'."""
     learner = nbformat.read(ROOT / "exercises" / f"{path.stem}.ipynb", as_version=4)
     NotebookClient(learner, timeout=120, resources={"metadata": {"path": tmp_path}}).execute()
     out = "".join(o.get("text", "") for c in learner.cells for o in c.get("outputs", []))
     assert out.count("not attempted yet") == len(parse(path).questions)
-    import jupytext
-
-    solutions = jupytext.read(path)
-    NotebookClient(solutions, timeout=120, resources={"metadata": {"path": tmp_path}}).execute()
-    out = "".join(o.get("text", "") for c in solutions.cells for o in c.get("outputs", []))
-    assert "✗" not in out and "hint:" not in out, out
+    # the solutions notebook runs once per test run, in the site build: tests/test_notebooks.py
 
 
 # --- check() itself, on a toy question ------------------------------------------------------
