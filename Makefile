@@ -19,7 +19,7 @@ help:
 	@echo "make test    run the whole test suite"
 	@echo "make lab     open the chapters and exercises in JupyterLab"
 	@echo "make serve   serve the built site on http://localhost:8000"
-	@echo "make bench   time every notebook; writes _build/bench.md"
+	@echo "make bench   time every notebook (_build/bench.md) and the grader"
 	@echo "make book SOLUTIONS=0   build the course site (no solutions) into _build/course/_build/html"
 
 setup: $(VENV)/.installed vendor
@@ -72,6 +72,7 @@ assign: setup
 
 bench: setup
 	$(PY) -m book.bench --out _build/bench.md
+	$(PY) -m book.bench --grading 100 | tee _build/bench-grading.txt
 
 clean:
 	rm -rf _build

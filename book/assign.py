@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import nbformat
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 SITE_ONLY_TAGS = {"hide-input", "hide-output", "hide-cell", "remove-input"}
+CODE_WIDTH = 88  # columns of the learner's code (STYLE.md)
 HOW_TO = """\
 **How this notebook works.** Run the first code cell once. For each question, replace the line
 `raise NotImplementedError(...)` with your code and run the cell, then run the check cell under
@@ -98,12 +100,24 @@ def stub(source: str, q: QuestionSource) -> str:
         if line.strip() == BEGIN_SOLUTION:
             inside = True
             indent = line[: len(line) - len(line.lstrip())]
-            out.append(f"{indent}raise NotImplementedError({message!r})")
+            out += raise_lines(indent, message)
         elif line.strip() == END_SOLUTION:
             inside = False
         elif not inside:
             out.append(line)
     return "\n".join(out)
+
+
+def raise_lines(indent: str, message: str) -> list[str]:
+    """`raise NotImplementedError(message)` at `indent`, its message split over lines (implicit
+    concatenation) so that no line passes CODE_WIDTH columns."""
+    one = f"{indent}raise NotImplementedError({message!r})"
+    inner = indent + "    "
+    chunks = textwrap.wrap(message, CODE_WIDTH - len(inner) - 2, drop_whitespace=False,
+                           break_long_words=True, break_on_hyphens=False)
+    if len(one) <= CODE_WIDTH or "".join(chunks) != message:
+        return [one]
+    return [f"{indent}raise NotImplementedError(", *[f"{inner}{c!r}" for c in chunks], f"{indent})"]
 
 
 def parse(path: Path) -> ExerciseSource:
@@ -158,7 +172,7 @@ def _question_call(source: str, where: str) -> dict:
 
 
 def _docstring(source: str, function: str, where: str) -> str:
-    """The first docstring line of `function` in the solution cell; the markers must be inside it."""
+    """The first docstring line of `function` in the solution cell (markers inside it)."""
     for node in ast.parse(source).body:
         if isinstance(node, ast.FunctionDef) and node.name == function:
             doc = ast.get_docstring(node)
@@ -186,6 +200,8 @@ def exercise_notebook(source: ExerciseSource) -> nbformat.NotebookNode:
         meta["tags"] = [t for t in meta.get("tags", []) if t not in SITE_ONLY_TAGS]
         if not meta["tags"]:
             del meta["tags"]
+        if cell_role(cell) == "tests":  # JupyterLab opens it folded: prompt, function, report
+            meta["jupyter"] = {"source_hidden": True}
         grade_id = meta.get("nbgrader", {}).get("grade_id")
         new = (nbformat.v4.new_code_cell if cell.cell_type == "code"
                else nbformat.v4.new_markdown_cell)(text, metadata=meta)

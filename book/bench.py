@@ -3,6 +3,9 @@
 `python -m book.bench [--out FILE] [NOTEBOOK ...]` (what `make bench` runs) executes each chapter
 and solutions notebook in turn — one at a time, so timings do not compete — and writes a Markdown
 table. Budgets: a chapter ≤ 60 s, a solutions notebook ≤ 30 s on a 2-core CPU.
+
+`python -m book.bench --grading N` measures the grader instead: N solved optimizers notebooks
+graded in sandboxes, two at a time (budget: 100 in ≤ 180 s on a 2-core CPU).
 """
 
 from __future__ import annotations
@@ -42,6 +45,38 @@ def run_one(path: Path) -> dict:
     return {"notebook": str(path.relative_to(ROOT)), "seconds": round(seconds, 1), "peak_mib": round(peak_mib)}
 
 
+def grading_throughput(n: int = 100, jobs: int = 2) -> dict:
+    """Grade `n` solved optimizers notebooks (sandboxed, `jobs` at once): wall and CPU seconds
+    (this process and every worker and sandbox it waited for)."""
+    import tempfile
+
+    import nbformat
+
+    from book.assign import parse, render
+    from book.grading import GradeConfig, grade
+
+    source = parse(ROOT / "solutions" / "optimizers.md")
+    notebook = nbformat.reads(render(source), as_version=4)
+    for q in source.questions:
+        cell = next(c for c in notebook.cells if c.id == f"{q.qid}-solution")
+        cell.source = source.notebook.cells[q.solution_cell].source
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as folder:
+        for i in range(n):
+            nbformat.write(notebook, Path(folder) / f"student{i:03d}.ipynb")
+        before, start = _cpu_seconds(), time.perf_counter()
+        _, rows = grade(Path(folder), ROOT, "optimizers", GradeConfig(jobs=jobs))
+        wall, cpu = time.perf_counter() - start, _cpu_seconds() - before
+    full = sum(sum(r.scores.values()) == sum(q.points for q in source.questions) for r in rows)
+    return {"submissions": n, "jobs": jobs, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "per_submission_cpu_s": round(cpu / max(n, 1), 2), "full_marks": full}
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of every descendant it (or they) waited for."""
+    usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
 def table(rows: list[dict]) -> str:
     """The measurements as a Markdown table, with each notebook's budget."""
     lines = ["| notebook | wall time (s) | budget (s) | peak memory (MiB) | status |", "|---|---:|---:|---:|---|"]
@@ -58,7 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: every chapter and solutions)")
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "bench.md")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)  # internal: measure one, print JSON
+    parser.add_argument("--grading", type=int, metavar="N",
+                        help="instead: grading throughput, N sandboxed optimizers submissions")
     args = parser.parse_args(argv)
+    if args.grading:
+        result = grading_throughput(args.grading)
+        print(json.dumps(result))
+        print(f"graded {result['submissions']} submissions ({result['jobs']} at once) in "
+              f"{result['wall_s']} s wall, {result['cpu_s']} s CPU; "
+              "budget: 100 in 180 s on 2 cores")
+        return int(result["full_marks"] != result["submissions"])
     if args.one:
         print(json.dumps(run_one(args.one.resolve())))
         return 0

@@ -16,12 +16,19 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("assign", help="write exercises/<topic>.ipynb from every solutions/<topic>.md")
     g = sub.add_parser("grade", help="grade a folder of submitted notebooks into a CSV")
-    g.add_argument("submissions", type=Path, help="a folder of .ipynb files (searched recursively) or one file")
+    g.add_argument("submissions", type=Path,
+                   help="a folder of .ipynb files (searched recursively) or one file")
     g.add_argument("--out", type=Path, default=Path("grades.csv"))
+    g.add_argument("--feedback", type=Path,
+                   help="folder for a feedback file per notebook (default: OUT's name + -feedback)")
     g.add_argument("--chapter", help="the chapter (default: from the notebooks' metadata or names)")
-    g.add_argument("--timeout", type=float, default=60.0, help="seconds for a student's cells (60)")
-    g.add_argument("--memory", type=float, default=4.0, help="GiB of memory per kernel (4)")
+    g.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds for a notebook's cells, all together (60)")
+    g.add_argument("--check-timeout", type=float, default=10.0, help="seconds for each check (10)")
+    g.add_argument("--memory", type=float, default=4.0, help="GiB of memory per process (4)")
     g.add_argument("--jobs", type=int, default=None, help="notebooks at once (all cores)")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run notebooks without OS isolation: only for notebooks you trust")
     c = sub.add_parser("course", help="student bundle, instructor key and course _toc.yml")
     c.add_argument("--chapters", nargs="+", required=True)
     c.add_argument("--out", type=Path, required=True)
@@ -52,15 +59,25 @@ def _assign(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    from book.feedback import write_feedback
     from book.grading import GradeConfig, grade, write_csv
 
-    config = GradeConfig(timeout=args.timeout, memory=int(args.memory * 2**30))
+    if not args.out.resolve().parent.is_dir():
+        raise FileNotFoundError(f"no folder {args.out.resolve().parent} for --out")
+    if args.no_sandbox:
+        print("warning: --no-sandbox: the notebooks run without OS isolation; grade only notebooks "
+              "you trust", file=sys.stderr)
+    config = GradeConfig(timeout=args.timeout, check_timeout=args.check_timeout,
+                         memory=int(args.memory * 2**30), sandbox=not args.no_sandbox)
     if args.jobs:
         config.jobs = args.jobs
     source, rows = grade(args.submissions, args.root, args.chapter, config)
     write_csv(source, rows, args.out)
+    feedback = args.feedback or args.out.with_name(args.out.stem + "-feedback")
+    write_feedback(source, rows, feedback)
     failed = sum(bool(r.errors) for r in rows)
-    print(f"graded {len(rows)} notebooks ({source.topic}) → {args.out}; {failed} with notes in 'error'")
+    print(f"graded {len(rows)} notebooks ({source.topic}) → {args.out}, feedback in {feedback}/; "
+          f"{failed} with notes in 'error'")
     return 0
 
 

@@ -14,7 +14,10 @@ from book.site import read_toc, toc_without_solutions, write_toc
 
 # maintainer and instructor tools: not shipped to students (bench and the Sphinx extension need site.py)
 INSTRUCTOR_ONLY = ("assign.py", "grading.py", "course.py", "cli.py", "__main__.py", "site.py", "execution.py",
-                   "bench.py", "sphinx_offline.py")
+                   "bench.py", "sphinx_offline.py",
+                   # the grader: its workers, their sandboxed runners and the feedback files
+                   "checker.py", "sandbox.py", "remote.py", "runner.py", "wire.py",
+                   "feedback.py")
 STUDENT_README = """\
 # {title}: exercises
 
@@ -51,9 +54,15 @@ INSTRUCTOR_README = """\
 * `../_toc.yml` — a table of contents for a course site of these chapters only, e.g.
   `jupyter-book build <book repository> --toc {toc}`.
 
-Grade a folder of submitted notebooks (each runs in its own kernel with the hidden tests):
+Grade a folder of submitted notebooks: each submission's code runs in its own bubblewrap
+sandbox (no network, no files but its own /tmp, time and memory limits), and the hidden tests
+call its functions from outside it. Install bubblewrap first (`sudo apt-get install bubblewrap`).
 
     python -m book --root {root} grade SUBMISSIONS/ --out grades.csv
+
+This writes one CSV row per submission (a column per question, total, max, error) and, beside
+it, `grades-feedback/<submission>.md`: each question's public checks, its hints, and how many
+hidden checks passed (never what they test).
 """
 
 

@@ -2,12 +2,14 @@
 
 Used by the tests cells of `solutions/<topic>.md` (format in `exercises/README.md`). The
 learner's function is looked up by name each time a question is evaluated, so redefining it
-and checking again works.
+and checking again works. The grader (`book.grading`) runs these same checks outside the
+learner's process, on a stand-in that calls the function inside a sandbox.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import linecache
 import os
@@ -36,6 +38,7 @@ class Check:
     description: str
     run: Callable[[Callable], Any]
     weight: float = 1.0
+    hidden: bool = False  # between the hidden-tests markers: the grader's feedback names it not
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Outcome:
     description: str
     passed: bool
     message: str = ""
+    hidden: bool = False
 
 
 @dataclass
@@ -69,7 +73,7 @@ class Result:
     function: str
     possible: float
     earned: float = 0.0
-    status: str = "attempted"  # "attempted" | "not attempted" | "missing"
+    status: str = "attempted"  # "attempted" | "not attempted" | "missing" | "not graded"
     outcomes: list[Outcome] = field(default_factory=list)
     hints: list[str] = field(default_factory=list)
 
@@ -128,7 +132,8 @@ class Question:
             result.status, result.outcomes = "not attempted", []
             return result
         total = sum(c.weight for c in self.checks) or 1.0
-        passed = sum(c.weight for c, o in zip(self.checks, result.outcomes, strict=True) if o.passed)
+        outcomes = zip(self.checks, result.outcomes, strict=True)
+        passed = sum(c.weight for c, o in outcomes if o.passed)
         result.earned = round(self.points * passed / total, 2)
         result.hints = [m.hint for m in self.mistakes if _shows(m, fn)]
         return result
@@ -226,12 +231,12 @@ def _run_check(check: Check, fn: Callable) -> Outcome:
     _seed()
     try:
         with _time_limit(CHECK_TIME_LIMIT_S):
-            check.run(fn)
+            check.run(_rng_neutral(fn))
     except NotImplementedError:
-        return Outcome(check.description, False, _NOT_ATTEMPTED)
+        return Outcome(check.description, False, _NOT_ATTEMPTED, check.hidden)
     except Exception as exc:  # noqa: BLE001 - any learner error becomes a message
-        return Outcome(check.description, False, _explain(exc, fn, check.run))
-    return Outcome(check.description, True)
+        return Outcome(check.description, False, _explain(exc, fn, check.run), check.hidden)
+    return Outcome(check.description, True, hidden=check.hidden)
 
 
 def _shows(mistake: Mistake, fn: Callable) -> bool:
@@ -239,20 +244,41 @@ def _shows(mistake: Mistake, fn: Callable) -> bool:
     _seed()
     try:
         with _time_limit(CHECK_TIME_LIMIT_S):
-            return bool(mistake.symptom(fn))
+            return bool(mistake.symptom(_rng_neutral(fn)))
     except Exception:  # noqa: BLE001 - a crashing probe says nothing about the mistake
         return False
 
 
+def _rng_neutral(fn: Callable) -> Callable:
+    """`fn` seeing the check's random state, without moving it: the check's next random
+    inputs never depend on what the learner's function drew (as when the grader runs it)."""
+    if getattr(fn, "rng_neutral", False):
+        return fn
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        states = torch.get_rng_state(), np.random.get_state(), random.getstate()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_rng_state(states[0])
+            np.random.set_state(states[1])
+            random.setstate(states[2])
+    return call
+
+
 def _explain(exc: BaseException, fn: Callable, check: Callable) -> str:
     """One line: the error, and the line of the learner's code that raised it if any."""
+    if isinstance(getattr(exc, "learner_message", None), str):  # explained in the sandbox
+        return exc.learner_message
     text = " ".join(str(exc).split())
     if len(text) > 160:
         text = text[:157] + "..."
     code = getattr(fn, "__code__", None)
     tests_file = getattr(getattr(check, "__code__", None), "co_filename", None)
-    mine = [(frame, n) for frame, n in traceback.walk_tb(exc.__traceback__) if code is not None and (
-        frame.f_code is code or frame.f_code.co_filename == code.co_filename != tests_file)]
+    mine = [(frame, n) for frame, n in traceback.walk_tb(exc.__traceback__)
+            if code is not None and (frame.f_code is code
+                                     or frame.f_code.co_filename == code.co_filename != tests_file)]
     name = getattr(fn, "__name__", "your function")
     if isinstance(exc, AssertionError) and not mine:
         return text or "assertion failed"
@@ -262,4 +288,5 @@ def _explain(exc: BaseException, fn: Callable, check: Callable) -> str:
         return f"{type(exc).__name__}: {text} (check what {name} returns)"
     frame, lineno = mine[-1]
     line = linecache.getline(frame.f_code.co_filename, lineno).strip()
-    return f"{name} raised {type(exc).__name__}: {text} (line {lineno}" + (f": {line})" if line else ")")
+    where = f"line {lineno}: {line}" if line else f"line {lineno}"
+    return f"{name} raised {type(exc).__name__}: {text} ({where})"
