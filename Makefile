@@ -6,16 +6,22 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 # the full site, or with SOLUTIONS=0 the course site, which has a folder of its own
 SITE         = $(if $(filter 0,$(SOLUTIONS)),_build/course/_build/html,_build/html)
+# the whole book as one PDF, beside the site it is printed from: _build/pdf/book.pdf
+PDF          = $(dir $(SITE))pdf/book.pdf
 MATHJAX     := _vendor/mathjax/tex-chtml-full.js
+# npm packages (vendor/package.json): MathJax, which the site serves, and axe-core, which the tests inject
+NODE_MODULES := vendor/node_modules/.package-lock.json
+AXE         := vendor/node_modules/axe-core/axe.min.js
 SOLUTIONS   ?= 1
 JOBS        ?= 2
 # progress bars are for people at a notebook, not for the site build or the tests
 export BOOK_PROGRESS := 0
 
-.PHONY: help setup vendor book lab serve test lint bench assign clean
+.PHONY: help setup vendor book pdf lab serve test lint bench assign clean
 
 help:
 	@echo "make book    build the site into $(SITE) (first run installs everything)"
+	@echo "make pdf     the whole book as one PDF: $(PDF)"
 	@echo "make test    run the whole test suite"
 	@echo "make lab     open the chapters and exercises in JupyterLab"
 	@echo "make serve   serve the built site on http://localhost:8000"
@@ -40,11 +46,17 @@ $(VENV)/.installed: requirements.txt
 	  > $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
-vendor: $(MATHJAX)
+vendor: $(MATHJAX) $(AXE)
 
-$(MATHJAX): vendor/package.json vendor/package-lock.json
-	@command -v npm >/dev/null || { echo "error: npm is needed to fetch MathJax; install Node.js (apt-get install npm)"; exit 1; }
+$(NODE_MODULES): vendor/package.json vendor/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is needed to fetch MathJax and axe-core; install Node.js (apt-get install npm)"; exit 1; }
 	cd vendor && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(AXE): $(NODE_MODULES)
+	touch $@
+
+$(MATHJAX): $(NODE_MODULES)
 	rm -rf _vendor/mathjax && mkdir -p _vendor/mathjax/output/chtml
 	cd vendor/node_modules/mathjax/es5 && cp -r tex-chtml-full.js a11y sre ui $(CURDIR)/_vendor/mathjax/ \
 	  && cp -r output/chtml/fonts $(CURDIR)/_vendor/mathjax/output/chtml/
@@ -54,6 +66,10 @@ book: setup
 	$(PY) -m book.site --solutions $(SOLUTIONS)
 	@echo "(or run 'make serve$(if $(filter 0,$(SOLUTIONS)), SOLUTIONS=0)')"
 
+# prints the built site (no notebook runs again); needs Chromium (see README)
+pdf: book
+	$(PY) -m book.pdf --site $(SITE) --out $(PDF) --copy-to-site
+
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=$(CURDIR) --ServerApp.default_url=/lab/tree/chapters
 
@@ -62,6 +78,7 @@ serve:
 	$(PY) -m http.server 8000 --bind 127.0.0.1 --directory $(SITE)
 
 test: setup
+	@$(PY) -m tests.system
 	$(PY) -m pytest -n $(JOBS) --dist loadfile
 
 lint: setup

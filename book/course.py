@@ -12,9 +12,10 @@ import nbformat
 from book.assign import parse, render, sources
 from book.site import read_toc, toc_without_solutions, write_toc
 
-# maintainer and instructor tools: not shipped to students (bench and the Sphinx extension need site.py)
+# maintainer and instructor tools: not shipped to students (bench, the Sphinx extension and the PDF
+# need site.py; the PDF's browser is site tooling too)
 INSTRUCTOR_ONLY = ("assign.py", "grading.py", "course.py", "cli.py", "__main__.py", "site.py", "execution.py",
-                   "bench.py", "sphinx_offline.py",
+                   "bench.py", "sphinx_offline.py", "pdf.py", "browser.py",
                    # the grader: its workers, their sandboxed runners and the feedback files
                    "checker.py", "sandbox.py", "remote.py", "runner.py", "wire.py",
                    "feedback.py")

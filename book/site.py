@@ -147,12 +147,11 @@ def build(solutions: bool = True, rebuild_all: bool = False, out: Path | None = 
     command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(root), "-W", "-n", "--keep-going",
                "--path-output", str(path_output)]
     build_dir = path_output / "_build"
-    if rebuild_all:
+    if rebuild_all or not solutions:  # the course site starts from an emptied folder
         command.append("--all")
     toc = read_toc(root / "_toc.yml")
     if not solutions:
         _fresh_course_folder(base / "_build" / ".jupyter_cache", build_dir)
-        command.append("--all")
         stripped = build_dir / "_toc_without_solutions.yml"
         toc = toc_without_solutions(toc)
         write_toc(toc, stripped)

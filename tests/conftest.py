@@ -1,37 +1,30 @@
-"""Shared fixtures: the site built once per test run (offline), a local server for it, a browser."""
+"""Shared fixtures: the site built once per test run (offline), a local server for it, a browser.
+
+What they need from the machine (Chromium, a network namespace, ...) is in tests/system.py.
+"""
 
 from __future__ import annotations
 
 import functools
-import http.server
 import os
-import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
 from filelock import FileLock
 
+from book.browser import chromium_path, launch, serve
 from book.site import COURSE_OUT
+from tests.system import ensure_tool, offline
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 # reaching a public address must fail inside the build's namespace; 1.1.1.1 is only dialled, never used
 PROBE = ("import socket; s = socket.socket(); s.settimeout(3)\n"
          "try:\n    s.connect(('1.1.1.1', 443)); print('NETWORK REACHABLE')\n"
          "except OSError as e:\n    print('network cut:', e)\n")
-
-
-def offline(command: list[str]) -> list[str]:
-    """`command` wrapped to run in a new network namespace that has only loopback (up)."""
-    inner = "ip link set lo up && exec " + shlex.join(command)
-    return ["unshare", "--net", "sh", "-c", inner]
 
 
 def _run_id() -> str:
@@ -93,37 +86,28 @@ def built_site() -> Path:
 @pytest.fixture(scope="session")
 def site_url(built_site: Path):
     """Base URL of the built site served on localhost."""
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(QuietHandler, directory=str(built_site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve(built_site) as url:
+        yield url
 
 
 def ensure_chromium() -> str:
-    """Path of Debian's Chromium, installing the package first if it is missing."""
-    if not Path(CHROMIUM).exists():
-        with FileLock(os.path.join(tempfile.gettempdir(), "book-chromium-install.lock")):
-            if not Path(CHROMIUM).exists():
-                env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-                subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-                subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, env=env)
-    return CHROMIUM
+    """Path of the Chromium to drive, installing Debian's first if it is missing (as root)."""
+    try:
+        ensure_tool("chromium")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    return chromium_path()
 
 
 @pytest.fixture(scope="session")
 def browser():
-    """A headless Debian Chromium driven by Playwright (which never downloads a browser of its own)."""
+    """A headless Chromium driven by Playwright (which never downloads a browser of its own)."""
     from playwright.sync_api import sync_playwright
 
+    ensure_chromium()
     profile = tempfile.mkdtemp(prefix="book-chromium-")
     with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            profile, executable_path=ensure_chromium(), headless=True, args=CHROMIUM_ARGS)
+        context = launch(p, Path(profile))
         yield context
         context.close()
     shutil.rmtree(profile, ignore_errors=True)

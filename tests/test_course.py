@@ -59,9 +59,14 @@ def test_student_bundle_has_no_solution_and_no_hidden_test(course):
         assert chapter.read_text() == (ROOT / "chapters" / chapter.name).read_text()
     for marker in (BEGIN_SOLUTION, BEGIN_HIDDEN):
         assert marker not in text
+    # a line one chapter hides may be public in another's notebook (`gen = torch.Generator()...`)
+    public = {nb.stem: "\n".join(cell.source for cell in nbformat.read(nb, as_version=4).cells)
+              for nb in (ROOT / "exercises").glob("*.ipynb")}
     for chapter in CHAPTERS:
+        elsewhere = "\n".join(src for name, src in public.items() if name != chapter)
         for line in secret_lines(parse(ROOT / "solutions" / f"{chapter}.md")):
-            assert line not in text, f"{chapter}: leaked into the student bundle: {line}"
+            assert line in elsewhere or line not in text, \
+                f"{chapter}: leaked into the student bundle: {line}"
 
 
 def test_student_bundle_has_notebooks_package_requirements_readme(course):

@@ -160,6 +160,19 @@ def test_make_says_what_to_install_without_venv(tmp_path):
     assert "apt-get install python3-venv" in run.stdout + run.stderr
 
 
+def test_without_root_the_suite_says_what_to_install(monkeypatch):
+    """A contributor without root: the offline build uses a user namespace, and a missing browser
+    is named with the command that installs it (`make test` prints this before any test runs)."""
+    import tests.system as system
+
+    monkeypatch.setattr(system, "is_root", lambda: False)
+    monkeypatch.setattr(system, "chromium_path", lambda: None)
+    assert system.offline(["true"])[:4] == ["unshare", "--user", "--map-root-user", "--net"]
+    assert any("sudo apt-get install chromium" in problem for problem in system.problems())
+    with pytest.raises(RuntimeError, match="BOOK_CHROMIUM"):
+        system.ensure_tool("chromium")
+
+
 def _first_chapter() -> str:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     chapters = [c["file"] for p in toc["parts"] if p["caption"] in PARTS for c in p["chapters"]]
