@@ -57,7 +57,7 @@ def with_cell(nb: nbformat.NotebookNode, code: str, at: int | None = None) -> nb
 
 
 def garbage(value: str = '"forged"') -> str:
-    """Definitions of the five functions that all return `value`."""
+    """Definitions of the questions' functions, all returning `value`."""
     return "\n".join(f"def {q.function}(*args, **kwargs):\n    return {value}\n"
                      for q in SOURCE.questions)
 
@@ -167,7 +167,7 @@ MALFORMED_ANSWERS = '''\
 import os, struct
 def ewma(x, beta, bias_correction=True):
     yield x  # a generator is not plain data
-def max_stable_lr(A):
+def adam_growth_ratio(q, betas=(0.9, 0.999)):
     for fd in range(3, 64):  # damaged frames into every pipe, then a forged answer
         for frame in (struct.pack(">I", 2**32 - 1), b"\\x00\\x00\\x00\\x05{{{{{", b"junk"):
             try:
@@ -178,7 +178,7 @@ def max_stable_lr(A):
 '''
 HANGS = '''\
 import time
-def warmup_cosine(t, lr_max, warmup, total, lr_min=0.0):
+def adamax_step(param, grad, state, lr=2e-3, betas=(0.9, 0.999), eps=1e-8):
     time.sleep(3600)
 '''
 SPIN = '''\
@@ -264,7 +264,7 @@ def submissions(folder: Path, out: Path, host: Path) -> dict[str, tuple[float, s
         "renamed.ipynb": (renamed, POSSIBLE - 2, "q1: no function ewma"),
         "shuffled.ipynb": (shuffled, POSSIBLE, ""),
         "infinite_loop.ipynb": (with_cell(learner({"q1"}), SPIN), 2.0,
-                                "reached in your code cell 12, which ignored the interrupt"),
+                                "reached in your code cell 14, which ignored the interrupt"),
         "os_exit.ipynb": (with_cell(learner(ALL), "import os\nos._exit(0)", at=3), POSSIBLE,
                           "your code cell 2 stopped Python"),
         "memory_bomb.ipynb": (with_cell(learner({"q5"}), "x = bytearray(64 * 2**30)"), 2.0,
@@ -281,10 +281,10 @@ def submissions(folder: Path, out: Path, host: Path) -> dict[str, tuple[float, s
                                "q1: not attempted"),
         "process_flood.ipynb": (with_cell(learner({"q1"}), FLOOD), 2.0, "raised BlockingIOError"),
         "malformed_answers.ipynb": (with_cell(learner({"q2", "q3", "q4"}), MALFORMED_ANSWERS),
-                                    8.0, "the sandbox stopped during a call of max_stable_lr"),
+                                    8.0, "the sandbox stopped during a call of adam_growth_ratio"),
         "edits_grader.ipynb": (with_cell(learner(ALL), "import book.exercises as bx\n"
                                          "open(bx.__file__, 'a').write('# edited')"),
-                               POSSIBLE, "your code cell 12 raised"),
+                               POSSIBLE, "your code cell 14 raised"),
     }
     for k in range(3):
         cases[f"plants{k}.ipynb"] = (notebook(plants(k)), clean_score(plants(k))[0], "")
@@ -369,15 +369,15 @@ def test_planted_mistakes_show_their_hints_in_the_feedback(batch):
 
 def test_a_function_too_slow_for_a_check_fails_that_check_only(batch):
     text = (batch["out"].with_name("grades-feedback") / "hangs_in_check.md").read_text()
-    assert "warmup_cosine took longer than 4 s (an infinite loop?)" in text
-    assert "## q5 · max_stable_lr — 2/2 points" in text
+    assert "adamax_step took longer than 4 s (an infinite loop?)" in text
+    assert "## q5 · diagnose_adam — 2/2 points" in text
 
 
 def test_feedback_shows_public_checks_and_never_hidden_tests(batch):
     feedback = batch["out"].with_name("grades-feedback")
     assert sorted(p.stem for p in feedback.iterdir()) == sorted(CASES)
     text = (feedback / "partial.md").read_text(encoding="utf-8")
-    assert "**Total: 4 / 12 points.**" in text and "## q2 · adam_step — 0/3 points" in text
+    assert "**Total: 4 / 14 points.**" in text and "## q2 · adam_step — 0/3 points" in text
     assert "* ✓ returns one average per step" in text and "hidden checks: 1 of 1 passed" in text
     tests = [SOURCE.notebook.cells[q.tests_cell].source for q in SOURCE.questions]
     hidden = {line.strip() for cell in tests for line in between(cell, BEGIN_HIDDEN, END_HIDDEN)
