@@ -217,6 +217,17 @@ def exercise_notebook(source: ExerciseSource) -> nbformat.NotebookNode:
     return nb
 
 
+def handed_in(source: ExerciseSource, solved: set[str] | None = None) -> nbformat.NotebookNode:
+    """The learner's notebook as handed in by a learner who solved the questions in `solved` (all
+    when None) with the reference solutions; the other questions stay stubs."""
+    nb = exercise_notebook(source)
+    for q in source.questions:
+        if solved is None or q.qid in solved:
+            cell = next(c for c in nb.cells if c.id == f"{q.qid}-solution")
+            cell.source = source.notebook.cells[q.solution_cell].source
+    return nb
+
+
 def render(source: ExerciseSource) -> str:
     """The exact text of `exercises/<topic>.ipynb`."""
     return nbformat.writes(exercise_notebook(source)) + "\n"

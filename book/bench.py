@@ -52,14 +52,11 @@ def grading_throughput(n: int = 100, jobs: int = 2) -> dict:
 
     import nbformat
 
-    from book.assign import parse, render
+    from book.assign import handed_in, parse
     from book.grading import GradeConfig, grade
 
     source = parse(ROOT / "solutions" / "optimizers.md")
-    notebook = nbformat.reads(render(source), as_version=4)
-    for q in source.questions:
-        cell = next(c for c in notebook.cells if c.id == f"{q.qid}-solution")
-        cell.source = source.notebook.cells[q.solution_cell].source
+    notebook = handed_in(source)
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as folder:
         for i in range(n):
             nbformat.write(notebook, Path(folder) / f"student{i:03d}.ipynb")

@@ -29,7 +29,7 @@ from book import wire
 from book.assign import ExerciseSource, cell_role, parse
 from book.checker import MAX_STARTS, Settings
 from book.exercises import CHECK_TIME_LIMIT_S
-from book.sandbox import PACKAGE, Limits, check_available
+from book.sandbox import PACKAGE, Limits, check_available, close_pipes
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 PROBE = re.compile(r"^@\w+\.(check|mistake)\(", re.M)
@@ -215,11 +215,7 @@ class Worker:
 
     def close(self) -> None:
         """Close the channel (the worker exits, and its sandbox with it); kill it if it hangs."""
-        for stream in (self.popen.stdin, self.popen.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        close_pipes(self.popen)
         try:
             self.popen.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -155,7 +155,7 @@ class Process:
 
     def stop(self) -> None:
         """End the runner (its channel closes: it exits, and its whole namespace with it)."""
-        self._close_pipes()
+        close_pipes(self.popen)
         try:
             self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -169,14 +169,16 @@ class Process:
         except subprocess.TimeoutExpired:
             _kill(self.popen.pid)
             self.popen.wait()
-        self._close_pipes()
+        close_pipes(self.popen)
 
-    def _close_pipes(self) -> None:
-        for stream in (self.popen.stdin, self.popen.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+
+def close_pipes(popen: subprocess.Popen) -> None:
+    """Close a child's stdin and stdout (closing the channel asks a runner or worker to exit)."""
+    for stream in (popen.stdin, popen.stdout):
+        try:
+            stream.close()
+        except OSError:
+            pass
 
 
 def _kill(pid: int) -> None:

@@ -18,7 +18,7 @@ import pytest
 from filelock import FileLock
 
 from book import exercises as ex
-from book.assign import BEGIN_HIDDEN, END_HIDDEN, between, parse, render
+from book.assign import BEGIN_HIDDEN, END_HIDDEN, between, handed_in, parse
 from book.checker import hidden_lines
 from book.grading import GradeConfig, grade, write_csv
 
@@ -42,12 +42,7 @@ def ensure_bubblewrap() -> None:
 
 def learner(solved: set[str] = frozenset()) -> nbformat.NotebookNode:
     """The exercise notebook, with the solutions of the questions in `solved` filled in."""
-    nb = nbformat.reads(render(SOURCE), as_version=4)
-    for q in SOURCE.questions:
-        if q.qid in solved:
-            cell = next(c for c in nb.cells if c.id == f"{q.qid}-solution")
-            cell.source = SOURCE.notebook.cells[q.solution_cell].source
-    return nb
+    return handed_in(SOURCE, set(solved))
 
 
 def with_cell(nb: nbformat.NotebookNode, code: str, at: int | None = None) -> nbformat.NotebookNode:

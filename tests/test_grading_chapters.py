@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from book.assign import parse, render
+from book.assign import handed_in, parse
 from book.grading import GradeConfig, grade
 from tests.test_grading import ensure_bubblewrap
 
@@ -23,13 +23,8 @@ CHAPTERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.md"))
 def test_solutions_earn_every_point_and_stubs_none_in_the_sandbox(chapter, tmp_path):
     ensure_bubblewrap()
     source = parse(ROOT / "solutions" / f"{chapter}.md")
-    stub = nbformat.reads(render(source), as_version=4)
-    solved = nbformat.reads(render(source), as_version=4)
-    for q in source.questions:
-        cell = next(c for c in solved.cells if c.id == f"{q.qid}-solution")
-        cell.source = source.notebook.cells[q.solution_cell].source
-    nbformat.write(solved, tmp_path / "solved.ipynb")
-    nbformat.write(stub, tmp_path / "stub.ipynb")
+    nbformat.write(handed_in(source), tmp_path / "solved.ipynb")
+    nbformat.write(handed_in(source, solved=set()), tmp_path / "stub.ipynb")
     _, rows = grade(tmp_path, ROOT, chapter, GradeConfig(jobs=1))
     rows = {r.submission: r for r in rows}
     full = {q.qid: float(q.points) for q in source.questions}
