@@ -8,36 +8,24 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from filelock import FileLock
 
 from book import exercises as ex
 from book.assign import BEGIN_HIDDEN, END_HIDDEN, between, handed_in, parse
 from book.checker import hidden_lines
 from book.grading import GradeConfig, grade, write_csv
+from tests.system import ensure_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = parse(ROOT / "solutions" / "optimizers.md")
 POSSIBLE = sum(q.points for q in SOURCE.questions)
 ALL = {q.qid for q in SOURCE.questions}
 MARKS = ("outlives-row", "sleep 3601", "sleep 3603")  # processes that must not outlive the batch
-
-
-def ensure_bubblewrap() -> None:
-    """Install Debian's bubblewrap if `bwrap` is missing (as conftest installs Chromium)."""
-    if shutil.which("bwrap") is None:
-        with FileLock(os.path.join("/tmp", "book-bubblewrap-install.lock")):
-            if shutil.which("bwrap") is None:
-                env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-                subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-                subprocess.run(["apt-get", "install", "-y", "-q", "bubblewrap"], check=True,
-                               env=env)
 
 
 def learner(solved: set[str] = frozenset()) -> nbformat.NotebookNode:
@@ -313,7 +301,7 @@ def marked_processes() -> list[str]:
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     """The whole batch graded once through the command line, two at a time."""
-    ensure_bubblewrap()
+    ensure_tool("bwrap")
     folder, host = tmp_path_factory.mktemp("submissions"), tmp_path_factory.mktemp("host")
     out = folder.parent / "grades.csv"
     expected = submissions(folder, out, host)

@@ -13,7 +13,7 @@ import pytest
 
 from book.assign import handed_in, parse
 from book.grading import GradeConfig, grade
-from tests.test_grading import ensure_bubblewrap
+from tests.system import ensure_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.md"))
@@ -21,7 +21,7 @@ CHAPTERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.md"))
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_solutions_earn_every_point_and_stubs_none_in_the_sandbox(chapter, tmp_path):
-    ensure_bubblewrap()
+    ensure_tool("bwrap")
     source = parse(ROOT / "solutions" / f"{chapter}.md")
     nbformat.write(handed_in(source), tmp_path / "solved.ipynb")
     nbformat.write(handed_in(source, solved=set()), tmp_path / "stub.ipynb")

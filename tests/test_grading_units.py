@@ -26,7 +26,7 @@ from book.checker import Settings, Submission
 from book.feedback import file_name, markdown
 from book.grading import Row
 from book.remote import Pickler, Remote
-from tests.test_grading import ensure_bubblewrap
+from tests.system import ensure_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.md"))
@@ -164,7 +164,7 @@ def spin():
 @pytest.fixture(scope="module")
 def sandboxed():
     """One sandboxed runner holding FUNCTIONS; {name: Remote}."""
-    ensure_bubblewrap()
+    ensure_tool("bwrap")
     submission = Submission("import torch", [(1, FUNCTIONS)], Settings(timeout=60))
     submission.start()
     names = ["apply", "square", "forward", "bump", "stub", "oops", "gen", "draw", "spin"]
