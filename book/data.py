@@ -300,7 +300,8 @@ def load(name: str, seed: int = 0) -> Splits:
     """Load data set `name` with its deterministic train / validation / test split for `seed`.
 
     Tensors are on the CPU: X float32 of shape (n, features), y int64 class labels (float for
-    swiss_roll positions). Text corpora give a `str` per split.
+    swiss_roll positions). Text corpora give a `str` per split. `digit_canvas` gives a 4-tuple per
+    split instead, (images, masks, boxes, classes): see `_digit_canvas`.
     """
     if name not in _LOADERS:
         raise ValueError(f"unknown data set {name!r}; known data sets: {', '.join(names())}")

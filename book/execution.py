@@ -48,21 +48,9 @@ def read_notebook(path: Path):
 
 def toc_notebooks(root: Path, toc: dict) -> list[Path]:
     """The notebook sources (MyST `.md` with a kernel, or `.ipynb`) named in a `_toc.yml` mapping."""
-    from book.site import is_notebook_source
+    from book.site import is_notebook_source, toc_files
 
-    files: list[str] = []
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            if "file" in node:
-                files.append(str(node["file"]))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc)
+    files = toc_files(toc)
     paths = []
     for name in files:
         for suffix in (".md", ".ipynb"):

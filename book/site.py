@@ -31,6 +31,22 @@ def read_toc(path: Path) -> dict:
     return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
 
+def toc_files(node) -> list[str]:
+    """Every `file:` a `_toc.yml` mapping (or a list of its entries) names, in reading order.
+
+    The root page is not an entry (it is `root:`), so it is not listed."""
+    files: list[str] = []
+    if isinstance(node, dict):
+        if "file" in node:
+            files.append(str(node["file"]))
+        for value in node.values():
+            files += toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            files += toc_files(item)
+    return files
+
+
 def write_toc(toc: dict, path: Path) -> None:
     """Write a `_toc.yml` mapping."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -102,6 +102,21 @@ def test_code_cell_lines_fit_in_88_columns(path):
     assert not long, f"{path.relative_to(ROOT)}: {len(long)} lines over {MAX_COLUMNS} columns:\n" + "\n".join(long)
 
 
+HIDDEN_INPUT = {"remove-input", "remove-cell", "hide-input", "hide-cell"}
+MAX_CELL_LINES = 30
+
+
+@pytest.mark.parametrize("path", notebook_sources(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_visible_code_cells_are_at_most_30_lines(path):
+    """House style: one concept per code cell, at most 30 lines for any cell a reader sees."""
+    cells = [c for c in jupytext.read(path).cells if c.cell_type == "code"]
+    long = [f"code cell {n} ({len(c.source.splitlines())} lines): {c.source.strip()[:60]}…"
+            for n, c in enumerate(cells, start=1)
+            if len(c.source.splitlines()) > MAX_CELL_LINES
+            and not HIDDEN_INPUT & set(c.metadata.get("tags", []))]
+    assert not long, f"{path.relative_to(ROOT)}: {len(long)} cells over {MAX_CELL_LINES} lines:\n" + "\n".join(long)
+
+
 @pytest.fixture(scope="module")
 def book_pdf(built_site, tmp_path_factory) -> tuple[Path, float]:
     """The book printed from this run's site as `make pdf` prints it, with the network cut off;

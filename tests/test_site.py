@@ -13,22 +13,13 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from book.site import build, is_notebook_source, toc_without_solutions
+from book.site import build, is_notebook_source, toc_files, toc_without_solutions
 from tests.conftest import ROOT, site_build
 
 PARTS = ["Foundations", "Training deep networks", "Vision", "Sequences and language", "Generative models",
          "Beyond"]
 FRONT_AND_BACK = ["Getting started", "About this book"]
 CSS_URL = re.compile(r"(?:url\(\s*[\"']?|@import\s+[\"'])([^\"')]+)")
-
-
-def _toc_files(entries: list) -> list[str]:
-    files = []
-    for entry in entries:
-        if "file" in entry:
-            files.append(entry["file"])
-        files += _toc_files(entry.get("sections", []) + entry.get("chapters", []))
-    return files
 
 
 def _is_remote(url: str) -> bool:
@@ -81,7 +72,7 @@ def test_toc_lists_only_written_chapters_in_the_books_parts():
     assert topic_parts == [p for p in PARTS if p in topic_parts], "parts out of reading order"
     for part in toc["parts"]:
         assert part["chapters"], f"empty part {part['caption']}"
-        for name in _toc_files(part["chapters"]):
+        for name in toc_files(part["chapters"]):
             source = next((ROOT / f"{name}{e}" for e in (".md", ".ipynb") if (ROOT / f"{name}{e}").exists()), None)
             assert source is not None, f"_toc.yml lists {name}, which does not exist"
             body = re.sub(r"^---.*?---", "", source.read_text(), flags=re.S).strip()
@@ -100,7 +91,7 @@ def test_toc_without_solutions_drops_every_solutions_entry():
 def test_execution_statistics_page_lists_every_executed_notebook(built_site):
     page = (built_site / "chapters" / "execution-statistics.html").read_text()
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    notebooks = [f for p in toc["parts"] for f in _toc_files(p["chapters"]) if is_notebook_source(ROOT / f"{f}.md")]
+    notebooks = [f for p in toc["parts"] for f in toc_files(p["chapters"]) if is_notebook_source(ROOT / f"{f}.md")]
     for name in notebooks:
         assert name.split("/")[-1] in page, f"{name} missing from the execution statistics"
 
@@ -109,7 +100,7 @@ def test_every_chapter_page_offers_its_executed_notebook(built_site):
     import nbformat
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [f for p in toc["parts"] for f in _toc_files(p["chapters"]) if is_notebook_source(ROOT / f"{f}.md")]
+    pages = [f for p in toc["parts"] for f in toc_files(p["chapters"]) if is_notebook_source(ROOT / f"{f}.md")]
     assert pages
     for name in pages:
         html = (built_site / f"{name}.html").read_text()
