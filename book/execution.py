@@ -61,16 +61,27 @@ def toc_notebooks(root: Path, toc: dict) -> list[Path]:
     return paths
 
 
+KERNEL_NEVER_STARTED = "Kernel died before replying to kernel_info"
+KERNEL_START_RETRIES = 2
+
+
 def _execute(path: str) -> tuple:
     """Worker: execute one notebook in a fresh kernel; (executed notebook JSON, seconds, error)."""
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
 
-    notebook = read_notebook(Path(path))
-    result = single_nb_execution(notebook, cwd=str(Path(path).parent), allow_errors=False,
-                                 timeout=TIMEOUT_S, meta_override=True)
-    # the traceback names the failing cell's source and the error; colour codes are noise here
-    error = re.sub(r"\x1b\[[0-9;]*m", "", result.exc_string) if result.err is not None else None
+    for attempt in range(1 + KERNEL_START_RETRIES):
+        notebook = read_notebook(Path(path))
+        result = single_nb_execution(notebook, cwd=str(Path(path).parent), allow_errors=False,
+                                     timeout=TIMEOUT_S, meta_override=True)
+        # the traceback names the failing cell's source and the error; colour codes are noise
+        error = re.sub(r"\x1b\[[0-9;]*m", "", result.exc_string) if result.err is not None else None
+        if error is None or KERNEL_NEVER_STARTED not in error:
+            break
+        # no cell ran: the kernel process exited while starting (on a busy machine, e.g. when
+        # another process took one of the TCP ports chosen for it), so a fresh kernel is fair
+        print(f"  {path}: the kernel died while starting; starting another "
+              f"({attempt + 1} of {KERNEL_START_RETRIES})", flush=True)
     return nbformat.writes(notebook), result.time, error
 
 

@@ -141,6 +141,37 @@ def test_a_cell_that_raises_fails_the_build_naming_notebook_and_cell(tmp_path, c
         assert "ValueError: planted failure" in err
 
 
+def test_a_kernel_that_dies_while_starting_is_started_again_but_a_failing_cell_is_not(
+        tmp_path, monkeypatch):
+    """On a busy machine a kernel can die before it answers (a TCP port taken between choosing
+    and binding it): no cell ran, so the notebook gets a fresh kernel; a cell's error does not."""
+    from types import SimpleNamespace
+
+    import jupyter_cache.executors.utils as utils
+
+    import book.execution as execution
+
+    book_dir = _minibook(tmp_path, ["x = 1"])
+    calls = []
+
+    def flaky(notebook, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            return SimpleNamespace(err=RuntimeError(), exc_string=f"RuntimeError: {execution.KERNEL_NEVER_STARTED}",
+                                   time=0.0)
+        return SimpleNamespace(err=None, exc_string="", time=0.5)
+
+    monkeypatch.setattr(utils, "single_nb_execution", flaky)
+    _, seconds, error = execution._execute(str(book_dir / "chapters" / "broken.md"))
+    assert (error, seconds, len(calls)) == (None, 0.5, 2)
+
+    calls.clear()
+    monkeypatch.setattr(utils, "single_nb_execution", lambda notebook, **kwargs: calls.append(1) or
+                        SimpleNamespace(err=ValueError(), exc_string="ValueError: planted", time=0.1))
+    _, _, error = execution._execute(str(book_dir / "chapters" / "broken.md"))
+    assert error == "ValueError: planted" and len(calls) == 1
+
+
 def test_make_says_what_to_install_without_venv(tmp_path):
     fake = tmp_path / "python-without-venv"
     fake.write_text("#!/bin/sh\necho 'No module named venv' >&2\nexit 1\n")
