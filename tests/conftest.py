@@ -17,10 +17,13 @@ import pytest
 from filelock import FileLock
 
 from book.browser import chromium_path, launch, serve
-from book.site import COURSE_OUT
+from book.site import COURSE_OUT, is_notebook_source
 from tests.system import ensure_tool, offline
 
 ROOT = Path(__file__).resolve().parent.parent
+# every MyST notebook in chapters/ and solutions/ (what the site executes and the tests read)
+NOTEBOOK_SOURCES = [p for folder in ("chapters", "solutions") for p in sorted((ROOT / folder).glob("*.md"))
+                    if is_notebook_source(p)]
 # reaching a public address must fail inside the build's namespace; 1.1.1.1 is only dialled, never used
 PROBE = ("import socket; s = socket.socket(); s.settimeout(3)\n"
          "try:\n    s.connect(('1.1.1.1', 443)); print('NETWORK REACHABLE')\n"

@@ -10,20 +10,16 @@ from __future__ import annotations
 import pytest
 
 from book.execution import read_notebook, read_outcomes
-from book.site import is_notebook_source
-from tests.conftest import ROOT, site_build
-
-NOTEBOOKS = [p for folder in ("chapters", "solutions") for p in sorted((ROOT / folder).glob("*.md"))
-             if is_notebook_source(p)]
+from tests.conftest import NOTEBOOK_SOURCES, ROOT, site_build
 
 
 def test_every_chapter_and_solutions_notebook_is_collected():
-    names = {p.stem for p in NOTEBOOKS if p.parent.name == "chapters"}
+    names = {p.stem for p in NOTEBOOK_SOURCES if p.parent.name == "chapters"}
     assert {"optimizers", "foundations"} <= names
-    assert {p.stem for p in NOTEBOOKS if p.parent.name == "solutions"} <= names
+    assert {p.stem for p in NOTEBOOK_SOURCES if p.parent.name == "solutions"} <= names
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", NOTEBOOK_SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_notebook_runs_without_error(path):
     build = site_build(True)
     record = build.build_dir / "execution.json"

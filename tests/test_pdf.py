@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
+from book.site import read_toc
 from tests.conftest import ROOT
 from tests.system import ensure_tool, offline
 
@@ -38,7 +38,7 @@ def _pdf_text(pdf: Path) -> str:
 
 def _titles() -> list[str]:
     """The title (first `# ` heading) of every page in _toc.yml's parts."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = read_toc(ROOT / "_toc.yml")
     titles = []
     for part in toc["parts"]:
         for chapter in part["chapters"]:

@@ -7,14 +7,14 @@ The browser checks visit every page of the built site once, in one tab, in seque
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
 import jupytext
 import pytest
 
-from book.site import is_notebook_source
-from tests.conftest import ROOT
+from tests.conftest import NOTEBOOK_SOURCES, ROOT
 
 AXE = ROOT / "vendor" / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
@@ -81,17 +81,17 @@ def test_execution_statistics_say_the_status_in_words(built_site):
     assert "✅" not in page and "❌" not in page
 
 
-def notebook_sources() -> list[Path]:
-    """Every MyST notebook in chapters/ and solutions/."""
-    return [p for folder in ("chapters", "solutions") for p in sorted((ROOT / folder).glob("*.md"))
-            if is_notebook_source(p)]
+@functools.cache
+def code_cells(path: Path) -> list:
+    """The code cells of a MyST notebook source, read once for all the source tests."""
+    return [c for c in jupytext.read(path).cells if c.cell_type == "code"]
 
 
-@pytest.mark.parametrize("path", notebook_sources(), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", NOTEBOOK_SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_code_cell_lines_fit_in_88_columns(path):
     """The site's code column holds about 88 characters at 1280 px: a longer line scrolls sideways."""
     long = [f"code cell {n}, line {i}: {len(line)} characters: {line.strip()[:60]}…"
-            for n, cell in enumerate((c for c in jupytext.read(path).cells if c.cell_type == "code"), start=1)
+            for n, cell in enumerate(code_cells(path), start=1)
             for i, line in enumerate(cell.source.splitlines(), start=1) if len(line) > MAX_COLUMNS]
     assert not long, f"{path.relative_to(ROOT)}: {len(long)} lines over {MAX_COLUMNS} columns:\n" + "\n".join(long)
 
@@ -100,10 +100,10 @@ HIDDEN_INPUT = {"remove-input", "remove-cell", "hide-input", "hide-cell"}
 MAX_CELL_LINES = 30
 
 
-@pytest.mark.parametrize("path", notebook_sources(), ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", NOTEBOOK_SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_visible_code_cells_are_at_most_30_lines(path):
     """House style: one concept per code cell, at most 30 lines for any cell a reader sees."""
-    cells = [c for c in jupytext.read(path).cells if c.cell_type == "code"]
+    cells = code_cells(path)
     long = [f"code cell {n} ({len(c.source.splitlines())} lines): {c.source.strip()[:60]}…"
             for n, c in enumerate(cells, start=1)
             if len(c.source.splitlines()) > MAX_CELL_LINES

@@ -11,15 +11,20 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import yaml
 
-from book.site import build, is_notebook_source, toc_files, toc_without_solutions
+from book.execution import toc_notebooks
+from book.site import build, read_toc, toc_files, toc_without_solutions
 from tests.conftest import ROOT, site_build
 
 PARTS = ["Foundations", "Training deep networks", "Vision", "Sequences and language", "Generative models",
          "Beyond"]
 FRONT_AND_BACK = ["Getting started", "About this book"]
 CSS_URL = re.compile(r"(?:url\(\s*[\"']?|@import\s+[\"'])([^\"')]+)")
+
+
+def _toc_notebook_names(toc: dict) -> list[str]:
+    """The notebooks `_toc.yml` names, as its entries spell them (e.g. `chapters/optimizers`)."""
+    return [str(p.relative_to(ROOT).with_suffix("")) for p in toc_notebooks(ROOT, toc)]
 
 
 def _is_remote(url: str) -> bool:
@@ -65,7 +70,7 @@ def test_no_page_loads_anything_from_another_host(built_site):
 
 
 def test_toc_lists_only_written_chapters_in_the_books_parts():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = read_toc(ROOT / "_toc.yml")
     captions = [p["caption"] for p in toc["parts"]]
     assert set(captions) <= set(PARTS + FRONT_AND_BACK), captions
     topic_parts = [c for c in captions if c in PARTS]
@@ -90,8 +95,8 @@ def test_toc_without_solutions_drops_every_solutions_entry():
 
 def test_execution_statistics_page_lists_every_executed_notebook(built_site):
     page = (built_site / "chapters" / "execution-statistics.html").read_text()
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    notebooks = [f for p in toc["parts"] for f in toc_files(p["chapters"]) if is_notebook_source(ROOT / f"{f}.md")]
+    toc = read_toc(ROOT / "_toc.yml")
+    notebooks = _toc_notebook_names(toc)
     for name in notebooks:
         assert name.split("/")[-1] in page, f"{name} missing from the execution statistics"
 
@@ -99,8 +104,8 @@ def test_execution_statistics_page_lists_every_executed_notebook(built_site):
 def test_every_chapter_page_offers_its_executed_notebook(built_site):
     import nbformat
 
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [f for p in toc["parts"] for f in toc_files(p["chapters"]) if is_notebook_source(ROOT / f"{f}.md")]
+    toc = read_toc(ROOT / "_toc.yml")
+    pages = _toc_notebook_names(toc)
     assert pages
     for name in pages:
         html = (built_site / f"{name}.html").read_text()
@@ -196,7 +201,7 @@ def test_without_root_the_suite_says_what_to_install(monkeypatch):
 
 
 def _first_chapter() -> str:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    toc = read_toc(ROOT / "_toc.yml")
     chapters = [c["file"] for p in toc["parts"] if p["caption"] in PARTS for c in p["chapters"]]
     assert chapters, "_toc.yml lists no chapter"
     return f"{chapters[0]}.html"
